@@ -1,0 +1,52 @@
+package edge
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/stikadoo/stikadoo-edge/edge/proto"
+)
+
+// Transcriber turns an utterance into text. Samples are 16 kHz mono
+// float32 in [-1, 1]. It returns an error wrapping proto.ErrNoSpeech when
+// the audio holds no words, and proto.ErrUnavailable when the engine cannot
+// serve at all.
+type Transcriber interface {
+	Transcribe(ctx context.Context, samples []float32) (string, error)
+}
+
+// ImageGenerator turns a request in words into a printable sticker. It
+// returns an error wrapping proto.ErrRefused for a request it will not
+// draw and proto.ErrUnavailable when no backend can serve.
+type ImageGenerator interface {
+	Sticker(ctx context.Context, text string) (*proto.Sticker, error)
+}
+
+// Store records devices, sessions, turns and images. Implementations must
+// be safe for concurrent use and durable when a call returns.
+type Store interface {
+	// UpdateDevice reads the device (a zero Device with only ID set if it
+	// is new), lets fn change it, and writes it back atomically. If fn
+	// returns an error nothing is written and that error is returned.
+	UpdateDevice(id string, fn func(*proto.Device) error) (proto.Device, error)
+	// Device returns a device or an error wrapping proto.ErrNotFound.
+	Device(id string) (proto.Device, error)
+	// Devices lists every device, most recently seen first.
+	Devices() ([]proto.Device, error)
+	PutSession(s proto.Session) error
+	PutTurn(t proto.Turn) error
+	PutImage(img proto.Image) error
+	// Image returns a stored image or an error wrapping proto.ErrNotFound.
+	Image(id string) (proto.Image, error)
+	// Sessions lists up to limit sessions that started before before (zero:
+	// now), newest first.
+	Sessions(limit int, before time.Time) ([]proto.Session, error)
+	// Session returns one session and its turns in order, or an error
+	// wrapping proto.ErrNotFound.
+	Session(id string) (proto.Session, []proto.Turn, error)
+	// Export writes every session that started at or after since as JSON
+	// lines, one {"session":{...},"turns":[...]} object per line, oldest
+	// first.
+	Export(w io.Writer, since time.Time) error
+}

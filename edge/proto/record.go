@@ -1,0 +1,129 @@
+package proto
+
+import "time"
+
+// The records below are what the gateway hands to its store. They are
+// plain data, shared by the gateway (edge) and the store (storage) so that
+// neither imports the other. JSON names are the export format of
+// `stikadoo-edge sessions export` and must stay stable.
+
+// Device is one device the server has seen.
+type Device struct {
+	ID              string    `json:"id"` // MAC, lower case with colons
+	ClientID        string    `json:"client_id,omitempty"`
+	SerialNumber    string    `json:"serial_number,omitempty"`
+	Board           string    `json:"board,omitempty"`
+	FirmwareVersion string    `json:"firmware_version,omitempty"`
+	UserAgent       string    `json:"user_agent,omitempty"`
+	Language        string    `json:"language,omitempty"`
+	IP              string    `json:"ip,omitempty"`
+	FirstSeen       time.Time `json:"first_seen"`
+	LastSeen        time.Time `json:"last_seen"`
+
+	// Activation state (only used when activation is enabled).
+	Activation Activation `json:"activation"`
+	// Tokens issued before this time are refused (zero: none revoked).
+	RevokedBefore time.Time `json:"revoked_before,omitempty"`
+}
+
+// Activation is a device's activation state.
+type Activation struct {
+	Code        string    `json:"code,omitempty"`      // six digits shown on the device
+	Challenge   string    `json:"challenge,omitempty"` // outstanding challenge
+	Verified    bool      `json:"verified,omitempty"`  // the device proved its secret
+	Approved    bool      `json:"approved,omitempty"`  // an operator approved it
+	ActivatedAt time.Time `json:"activated_at,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// Activated reports whether the device completed activation.
+func (a Activation) Activated() bool { return !a.ActivatedAt.IsZero() }
+
+// Dialects of device clients.
+const (
+	DialectStikadoo = "stikadoo" // base64 PCM text frames
+	DialectOpusV1   = "opus-v1"
+	DialectOpusV2   = "opus-v2"
+	DialectOpusV3   = "opus-v3"
+	DialectBrowser  = "browser" // raw Opus, no transport in hello
+)
+
+// Session is one WebSocket connection of a device.
+type Session struct {
+	ID          string    `json:"id"`
+	DeviceID    string    `json:"device_id,omitempty"`
+	ClientID    string    `json:"client_id,omitempty"`
+	RemoteAddr  string    `json:"remote_addr,omitempty"`
+	Dialect     string    `json:"dialect,omitempty"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end,omitzero"`
+	CloseCode   int       `json:"close_code,omitempty"`
+	CloseReason string    `json:"close_reason,omitempty"`
+	Turns       int       `json:"turns"`
+	Tools       []string  `json:"tools,omitempty"` // MCP tools the device offered
+}
+
+// Turn outcomes.
+const (
+	OutcomeOK               = "ok"
+	OutcomeNoSpeech         = "no_speech"
+	OutcomeSTTUnavailable   = "stt_unavailable"
+	OutcomeSTTError         = "stt_error"
+	OutcomeRefused          = "refused"
+	OutcomeImageUnavailable = "image_unavailable"
+	OutcomeImageError       = "image_error"
+	OutcomeDeviceRefused    = "device_refused"
+	OutcomeDeviceTimeout    = "device_timeout"
+	OutcomeAborted          = "aborted"
+	OutcomeClosed           = "closed"
+	OutcomeInternal         = "internal_error"
+)
+
+// Turn sources.
+const (
+	SourceVoice = "voice" // spoken, transcribed
+	SourceTyped = "typed" // listen detect with text
+)
+
+// Turn is one request of a user: an utterance (or typed text) and what
+// became of it.
+type Turn struct {
+	ID         string           `json:"id"`
+	SessionID  string           `json:"session_id"`
+	DeviceID   string           `json:"device_id,omitempty"`
+	Seq        int              `json:"seq"` // 1-based within the session
+	Start      time.Time        `json:"start"`
+	End        time.Time        `json:"end"`
+	Source     string           `json:"source"`
+	Mode       string           `json:"mode,omitempty"`
+	AudioMs    int              `json:"audio_ms,omitempty"`
+	Truncated  bool             `json:"truncated,omitempty"` // utterance cut at the maximum length
+	Transcript string           `json:"transcript,omitempty"`
+	Prompt     string           `json:"prompt,omitempty"`
+	ImageID    string           `json:"image_id,omitempty"`
+	OriginalID string           `json:"original_id,omitempty"`
+	Backend    string           `json:"backend,omitempty"`
+	Fallback   string           `json:"fallback,omitempty"` // which stage fell back, and why
+	TimingsMs  map[string]int64 `json:"timings_ms,omitempty"`
+	Outcome    string           `json:"outcome"`
+	Error      string           `json:"error,omitempty"`
+}
+
+// Sticker is what an image generator returns: the printable PNG and,
+// when the backend produced one, the original image.
+type Sticker struct {
+	PNG          []byte // 1-bit PNG, printer width
+	Original     []byte // the backend's image, if any
+	OriginalType string // its content type
+	Prompt       string // the prompt sent to the backend
+	Backend      string // which backend made it
+	Fallback     string // non-empty when a fallback made it, saying why
+}
+
+// Image is a stored image, served to devices by id.
+type Image struct {
+	ID          string    `json:"id"`
+	ContentType string    `json:"content_type"`
+	Created     time.Time `json:"created"`
+	Data        []byte    `json:"-"`
+}
