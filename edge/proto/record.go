@@ -23,7 +23,9 @@ type Device struct {
 	// Activation state (only used when activation is enabled).
 	Activation Activation `json:"activation"`
 	// Tokens issued before this time are refused (zero: none revoked).
-	RevokedBefore time.Time `json:"revoked_before,omitempty"`
+	RevokedBefore time.Time `json:"revoked_before,omitzero"`
+	// Blocked devices get no new token until an operator approves them.
+	Blocked bool `json:"blocked,omitempty"`
 }
 
 // Activation is a device's activation state.
@@ -32,7 +34,7 @@ type Activation struct {
 	Challenge   string    `json:"challenge,omitempty"` // outstanding challenge
 	Verified    bool      `json:"verified,omitempty"`  // the device proved its secret
 	Approved    bool      `json:"approved,omitempty"`  // an operator approved it
-	ActivatedAt time.Time `json:"activated_at,omitempty"`
+	ActivatedAt time.Time `json:"activated_at,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 }
 

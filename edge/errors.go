@@ -1,0 +1,20 @@
+package edge
+
+import "errors"
+
+var (
+	// ErrNoStore: NewServer was given no Store.
+	ErrNoStore = errors.New("edge: a store is required")
+	// ErrUnauthorized: a WebSocket upgrade without a valid credential.
+	ErrUnauthorized = errors.New("missing or invalid credential")
+	// ErrTokenRevoked: a token issued before the device's revocation.
+	ErrTokenRevoked = errors.New("token revoked")
+	// ErrTokenExpired: a token past its lifetime.
+	ErrTokenExpired = errors.New("token expired")
+	// ErrSessionClosed: the session ended while an operation waited.
+	ErrSessionClosed = errors.New("session closed")
+	// ErrMCPTimeout: the device did not answer an MCP request in time.
+	ErrMCPTimeout = errors.New("device did not answer in time")
+	// ErrDeviceRefused: the device answered an MCP request with an error.
+	ErrDeviceRefused = errors.New("device refused the request")
+)

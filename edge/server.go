@@ -1,0 +1,263 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stikadoo/stikadoo-edge/edge/proto"
+)
+
+// Deps are the engines and the store the gateway uses.
+type Deps struct {
+	Transcriber Transcriber    // nil: speech recognition is not set up
+	Images      ImageGenerator // nil: sticker generation is not set up
+	Store       Store          // required
+	Logger      *slog.Logger   // nil: slog.Default()
+}
+
+// Server is the device gateway. Create it with NewServer, serve it with
+// Serve (or mount Handler in a server of your own).
+type Server struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	mux   *http.ServeMux
+	auth  *authenticator
+	start time.Time
+
+	upgrader websocket.Upgrader
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	closing  bool
+	wg       sync.WaitGroup // one per session goroutine tree
+
+	active   atomic.Int64
+	refused  atomic.Int64
+	turns    atomic.Int64
+	turnsBad atomic.Int64
+}
+
+// NewServer checks cfg (after Defaults) and returns a gateway.
+func NewServer(cfg Config, deps Deps) (*Server, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil {
+		return nil, ErrNoStore
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	s := &Server{
+		cfg: cfg, deps: deps, log: deps.Logger, start: time.Now(),
+		sessions: make(map[*session]struct{}),
+	}
+	auth, err := newAuthenticator(cfg.Auth, deps.Store)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = auth
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout:  cfg.HelloTimeout,
+		ReadBufferSize:    4096,
+		WriteBufferSize:   4096,
+		WriteBufferPool:   &sync.Pool{},
+		CheckOrigin:       func(*http.Request) bool { return true }, // the credential, not the origin, guards devices
+		EnableCompression: false,
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	// Exact paths, each with and without a trailing slash: firmware
+	// appends "challenge" or "/challenge" depending on how the OTA URL ends.
+	exact := func(p string, h http.HandlerFunc) {
+		p = trimSlash(p)
+		m.HandleFunc(p, h)
+		if p != "/" {
+			m.HandleFunc(p+"/{$}", h)
+		}
+	}
+	base := trimSlash(s.cfg.OTAPath)
+	exact(base, s.handleOTA)
+	exact(base+"/challenge", s.handleOTA)
+	exact(base+"/activate", s.handleActivate)
+	exact(base+"/challenge/activate", s.handleActivate)
+	exact(s.cfg.WSPath, s.handleWS)
+	m.HandleFunc("GET "+trimSlash(s.cfg.ImagePath)+"/{file}", s.handleImage)
+	m.HandleFunc("GET /api/v1/health", s.handleHealth)
+	s.adminRoutes(m)
+	s.mux = m
+}
+
+// Handler returns the gateway's HTTP handler: OTA, WebSocket, stickers and
+// the /api/v1 endpoints on one mux.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// serveHTTP collapses repeated slashes before routing: firmware that
+// appends "/activate" to an OTA URL ending in "/" asks for "...//activate",
+// and a redirect would turn its POST into a GET.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; strings.Contains(p, "//") {
+		for strings.Contains(p, "//") {
+			p = strings.ReplaceAll(p, "//", "/")
+		}
+		r2 := *r
+		u := *r.URL
+		u.Path, u.RawPath = p, ""
+		r2.URL = &u
+		r = &r2
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Serve serves ln until ctx is done, then tells every session goodbye,
+// closes them and returns nil. Any other serving error is returned.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }() // ends when hs is shut down or ln fails
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx) // stops accepting; hijacked WebSockets are closed below
+	s.closeSessions(sctx)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// closeSessions tells every session the server is going away and waits
+// for them to finish, up to ctx's deadline.
+func (s *Server) closeSessions(ctx context.Context) {
+	s.mu.Lock()
+	s.closing = true
+	list := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range list {
+		ss.shutdown(proto.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }() // ends when every session has ended
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("sessions still open at shutdown deadline", "count", s.active.Load())
+	}
+}
+
+// admit reserves a session slot, or reports false when the server is full
+// or closing.
+func (s *Server) admit(ss *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || len(s.sessions) >= s.cfg.MaxSessions {
+		return false
+	}
+	s.sessions[ss] = struct{}{}
+	s.active.Store(int64(len(s.sessions)))
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) release(ss *session) {
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.active.Store(int64(len(s.sessions)))
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Health is the gateway's health report.
+type Health struct {
+	Status          string    `json:"status"` // "ok" or "degraded"
+	Sessions        int64     `json:"sessions"`
+	MaxSessions     int       `json:"max_sessions"`
+	SessionsRefused int64     `json:"sessions_refused"`
+	Turns           int64     `json:"turns"`
+	TurnsFailed     int64     `json:"turns_failed"`
+	STT             string    `json:"stt"`    // "available" or "unavailable"
+	Images          string    `json:"images"` // "available" or "unavailable"
+	Auth            string    `json:"auth"`   // "off" or "required"
+	Activation      bool      `json:"activation"`
+	Started         time.Time `json:"started"`
+	Problems        []string  `json:"problems,omitempty"`
+}
+
+// Health reports the gateway's state.
+func (s *Server) Health() Health {
+	h := Health{
+		Status: "ok", Sessions: s.active.Load(), MaxSessions: s.cfg.MaxSessions,
+		SessionsRefused: s.refused.Load(), Turns: s.turns.Load(), TurnsFailed: s.turnsBad.Load(),
+		STT: "available", Images: "available", Auth: "off", Activation: s.cfg.Activation.Enabled,
+		Started: s.start.UTC(),
+	}
+	if s.cfg.Auth.Required {
+		h.Auth = "required"
+	}
+	if s.deps.Transcriber == nil {
+		h.STT = "unavailable"
+		h.Problems = append(h.Problems, "speech recognition is not set up: no transcriber configured")
+	}
+	if s.deps.Images == nil {
+		h.Images = "unavailable"
+		h.Problems = append(h.Problems, "sticker generation is not set up: no image backend configured")
+	}
+	if len(h.Problems) > 0 {
+		h.Status = "degraded"
+	}
+	return h
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Health())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"encode response"}`, http.StatusInternalServerError)
+		return
+	}
+	b = append(b, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func trimSlash(p string) string {
+	for len(p) > 1 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	return p
+}

@@ -1,0 +1,301 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stikadoo/stikadoo-edge/edge/proto"
+	"github.com/stikadoo/stikadoo-edge/stt"
+)
+
+// minUtterance is the shortest audio worth transcribing.
+const minUtterance = stt.SampleRate / 4
+
+type turnInput struct {
+	source    string
+	samples   []float32
+	text      string
+	mode      string
+	truncated bool
+	noSpeech  bool // the end-pointer heard no speech at all
+}
+
+// turnFailure is how a turn ends badly: the outcome recorded, and what the
+// user is told.
+type turnFailure struct {
+	outcome string
+	err     error
+	status  string
+	message string
+	emotion string
+}
+
+func (f *turnFailure) Error() string {
+	if f.err != nil {
+		return f.outcome + ": " + f.err.Error()
+	}
+	return f.outcome
+}
+
+// Messages for the user: short, plain and kind, for a child's parent to read.
+func failNoSpeech(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeNoSpeech, err, "Didn't catch that",
+		"I didn't hear any words. Hold the button, say what to draw, then let go.", "confused"}
+}
+
+func failSTTUnavailable(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeSTTUnavailable, err, "Can't listen yet",
+		"Speech recognition isn't set up on Stikadoo Edge yet. Ask a grown-up to check its setup page.", "sad"}
+}
+
+func failSTT(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeSTTError, err, "Listening trouble",
+		"Something went wrong while I was listening. Please try again.", "sad"}
+}
+
+func failRefused(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeRefused, err, "Let's draw something else",
+		"I can't make that sticker. How about an animal, a robot or a rainbow?", "embarrassed"}
+}
+
+func failImageUnavailable(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeImageUnavailable, err, "Can't draw yet",
+		"Sticker drawing isn't set up on Stikadoo Edge yet. Ask a grown-up to check its setup page.", "sad"}
+}
+
+func failImage(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeImageError, err, "Drawing trouble",
+		"I couldn't draw that sticker just now. Please try again in a moment.", "sad"}
+}
+
+func failDeviceRefused(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeDeviceRefused, err, "Printer trouble",
+		"The sticker couldn't be shown or printed. Check the paper, then try again.", "sad"}
+}
+
+func failDeviceTimeout(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeDeviceTimeout, err, "Printer trouble",
+		"The sticker took too long to arrive. Check the Wi-Fi, then try again.", "sad"}
+}
+
+func failInternal(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeInternal, err, "Oops",
+		"Something went wrong on Stikadoo Edge. Please try again.", "sad"}
+}
+
+// startTurn starts a turn, superseding one in flight.
+func (ss *session) startTurn(in turnInput) {
+	ctx, cancel := context.WithCancelCause(ss.ctx)
+	done := make(chan struct{})
+	ss.mu.Lock()
+	prevStop, prevDone := ss.turnStop, ss.turnDone
+	ss.turnSeq++
+	seq := ss.turnSeq
+	ss.rec.Turns = seq
+	ss.turnStop, ss.turnDone = cancel, done
+	ss.mu.Unlock()
+	if prevStop != nil {
+		prevStop(errSuperseded)
+	}
+	ss.wg.Add(1)
+	go func() { // ends when the turn finishes or its context is cancelled
+		defer ss.wg.Done()
+		defer close(done)
+		defer cancel(nil)
+		if prevDone != nil {
+			<-prevDone
+		}
+		ss.runTurn(ctx, seq, in)
+	}()
+}
+
+// cancelTurn stops the turn in flight, if any.
+func (ss *session) cancelTurn(cause error) {
+	ss.mu.Lock()
+	stop := ss.turnStop
+	ss.mu.Unlock()
+	if stop != nil {
+		stop(cause)
+	}
+}
+
+// speaksWithTTS reports whether the device's state machine is driven by
+// tts start/stop (upstream and browser) rather than thinking (Stikadoo).
+func (ss *session) speaksWithTTS() bool { return ss.dialect != proto.DialectStikadoo }
+
+// runTurn is the turn pipeline: transcript, sticker, delivery, each stage
+// timed and recorded, every failure told to the user.
+func (ss *session) runTurn(ctx context.Context, seq int, in turnInput) {
+	srv := ss.srv
+	t := proto.Turn{
+		ID: fmt.Sprintf("%s-%03d", ss.id, seq), SessionID: ss.id, DeviceID: ss.deviceID, Seq: seq,
+		Start: time.Now(), Source: in.source, Mode: in.mode, Truncated: in.truncated,
+		AudioMs: len(in.samples) * 1000 / stt.SampleRate, TimingsMs: map[string]int64{},
+	}
+	log := ss.log.With("turn", seq)
+	srv.turns.Add(1)
+	tts := ss.speaksWithTTS()
+	if tts {
+		// Upstream devices leave listening only on tts start, and come back
+		// to it (auto mode) on tts stop: open the turn with start.
+		ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSStart})
+	}
+	if in.truncated {
+		ss.send(proto.Alert{Type: proto.TypeAlert, Status: "That was a long one",
+			Message: fmt.Sprintf("I listened to the first %d seconds.", int(srv.cfg.MaxUtterance.Seconds())), Emotion: "surprised"})
+	}
+
+	fail := ss.turnPipeline(ctx, &t, in, tts)
+
+	t.End = time.Now()
+	t.TimingsMs["total"] = t.End.Sub(t.Start).Milliseconds()
+	switch {
+	case fail == nil:
+		t.Outcome = proto.OutcomeOK
+		log.Info("turn done", "text", t.Transcript, "ms", t.TimingsMs["total"])
+	case ctx.Err() != nil:
+		cause := context.Cause(ctx)
+		t.Outcome, t.Error = proto.OutcomeAborted, cause.Error()
+		if ss.ctx.Err() != nil {
+			t.Outcome = proto.OutcomeClosed
+			t.Error = "session ended"
+		}
+		log.Info("turn stopped", "outcome", t.Outcome, "cause", t.Error)
+		if t.Outcome == proto.OutcomeAborted && !errors.Is(cause, errSuperseded) {
+			ss.endTurnMessages(tts)
+		}
+	default:
+		t.Outcome, t.Error = fail.outcome, fail.Error()
+		srv.turnsBad.Add(1)
+		log.Warn("turn failed", "outcome", fail.outcome, "err", fail.err)
+		ss.send(proto.Alert{Type: proto.TypeAlert, Status: fail.status, Message: fail.message, Emotion: fail.emotion})
+		ss.endTurnMessages(tts)
+	}
+	if err := srv.deps.Store.PutTurn(t); err != nil {
+		log.Error("record turn", "err", err)
+	}
+	ss.persist()
+}
+
+// endTurnMessages returns the device to idle (or listening) after a turn
+// that did not finish normally.
+func (ss *session) endTurnMessages(tts bool) {
+	if tts {
+		ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSStop})
+	} else {
+		ss.send(proto.Thinking{Type: proto.TypeThinking, Status: "stop"})
+	}
+}
+
+func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput, tts bool) *turnFailure {
+	srv := ss.srv
+	text := in.text
+	if in.source == proto.SourceVoice {
+		if in.noSpeech || len(in.samples) < minUtterance {
+			return failNoSpeech(fmt.Errorf("%d ms of audio without speech", t.AudioMs))
+		}
+		if srv.deps.Transcriber == nil {
+			return failSTTUnavailable(proto.ErrUnavailable)
+		}
+		sctx, cancel := context.WithTimeout(ctx, srv.cfg.STTTimeout)
+		start := time.Now()
+		got, err := srv.deps.Transcriber.Transcribe(sctx, in.samples)
+		cancel()
+		t.TimingsMs["stt"] = time.Since(start).Milliseconds()
+		switch {
+		case ctx.Err() != nil:
+			return failSTT(ctx.Err())
+		case errors.Is(err, proto.ErrNoSpeech):
+			return failNoSpeech(err)
+		case errors.Is(err, proto.ErrUnavailable):
+			return failSTTUnavailable(err)
+		case err != nil:
+			return failSTT(err)
+		}
+		text = strings.TrimSpace(got)
+		if text == "" {
+			return failNoSpeech(errors.New("empty transcript"))
+		}
+	}
+	t.Transcript = text
+	ss.send(proto.STT{Type: proto.TypeSTT, Text: text})
+	if tts {
+		ss.send(proto.LLM{Type: proto.TypeLLM, Emotion: "thinking", Text: "🤔"})
+		ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSSentenceStart, Text: "Drawing your sticker…"})
+	} else {
+		ss.send(proto.Thinking{Type: proto.TypeThinking, Status: "start"})
+	}
+
+	if srv.deps.Images == nil {
+		return failImageUnavailable(proto.ErrUnavailable)
+	}
+	ictx, cancel := context.WithTimeout(ctx, srv.cfg.ImageTimeout)
+	start := time.Now()
+	st, err := srv.deps.Images.Sticker(ictx, text)
+	cancel()
+	t.TimingsMs["image"] = time.Since(start).Milliseconds()
+	switch {
+	case ctx.Err() != nil:
+		return failImage(ctx.Err())
+	case errors.Is(err, proto.ErrRefused):
+		return failRefused(err)
+	case errors.Is(err, proto.ErrUnavailable):
+		return failImageUnavailable(err)
+	case err != nil:
+		return failImage(err)
+	case st == nil || len(st.PNG) == 0:
+		return failImage(errors.New("image backend returned no image"))
+	}
+	t.Prompt, t.Backend, t.Fallback = st.Prompt, st.Backend, st.Fallback
+
+	now := time.Now()
+	img := proto.Image{ID: randomHex(16), ContentType: "image/png", Created: now, Data: st.PNG}
+	if err := srv.deps.Store.PutImage(img); err != nil {
+		return failInternal(fmt.Errorf("store sticker: %w", err))
+	}
+	t.ImageID = img.ID
+	if len(st.Original) > 0 {
+		orig := proto.Image{ID: randomHex(16), ContentType: st.OriginalType, Created: now, Data: st.Original}
+		if orig.ContentType == "" {
+			orig.ContentType = "application/octet-stream"
+		}
+		if err := srv.deps.Store.PutImage(orig); err != nil {
+			ss.log.Warn("store original image", "err", err)
+		} else {
+			t.OriginalID = orig.ID
+		}
+	}
+	ss.mu.Lock()
+	ss.lastImage = img.ID
+	ss.mu.Unlock()
+
+	start = time.Now()
+	url := ss.base + trimSlash(srv.cfg.ImagePath) + "/" + img.ID + ".png"
+	err = ss.mcp.callTool(ctx, proto.ToolPreviewImage, map[string]any{"url": url}, srv.cfg.PreviewTimeout)
+	t.TimingsMs["deliver"] = time.Since(start).Milliseconds()
+	switch {
+	case ctx.Err() != nil:
+		return failDeviceTimeout(ctx.Err())
+	case errors.Is(err, ErrMCPTimeout):
+		return failDeviceTimeout(err)
+	case errors.Is(err, ErrSessionClosed):
+		return failDeviceTimeout(err)
+	case err != nil:
+		return failDeviceRefused(err)
+	}
+
+	if tts {
+		ss.send(proto.LLM{Type: proto.TypeLLM, Emotion: "happy", Text: "🙂"})
+		ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSSentenceStart, Text: "Here is your sticker!"})
+		ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSStop})
+	} else {
+		ss.send(proto.Thinking{Type: proto.TypeThinking, Status: "stop"})
+		ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSStart})
+		ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSSentenceStart, Text: "Here is your sticker!"})
+		ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSStop})
+	}
+	return nil
+}
