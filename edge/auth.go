@@ -14,7 +14,7 @@ import (
 )
 
 // Device tokens are "se1.<payload>.<mac>": base64url JSON {d, i, x} (device
-// id, issued and expiry in Unix seconds) and an HMAC-SHA256 of the first
+// id, issued and expiry in Unix milliseconds) and an HMAC-SHA256 of the first
 // two parts under the server's token secret. They verify without a
 // database lookup; revocation is a per-device "refuse tokens issued before"
 // time, held in memory and persisted on the device record.
@@ -53,7 +53,7 @@ func (a *authenticator) canIssue() bool { return len(a.cfg.TokenSecret) >= 32 }
 
 // issue returns a token for device, valid for the configured lifetime.
 func (a *authenticator) issue(device string, now time.Time) string {
-	c := tokenClaims{Device: device, Issued: now.Unix(), Expires: now.Add(a.cfg.TokenTTL).Unix()}
+	c := tokenClaims{Device: device, Issued: now.UnixMilli(), Expires: now.Add(a.cfg.TokenTTL).UnixMilli()}
 	payload, _ := json.Marshal(c)
 	head := tokenPrefix + "." + base64.RawURLEncoding.EncodeToString(payload)
 	return head + "." + base64.RawURLEncoding.EncodeToString(a.sign(head))
@@ -87,13 +87,13 @@ func (a *authenticator) verify(tok string, now time.Time) (string, error) {
 	if err := json.Unmarshal(raw, &c); err != nil || c.Device == "" {
 		return "", ErrUnauthorized
 	}
-	if now.Unix() > c.Expires {
+	if now.UnixMilli() > c.Expires {
 		return "", ErrTokenExpired
 	}
 	a.mu.RLock()
 	rb, ok := a.revoked[c.Device]
 	a.mu.RUnlock()
-	if ok && c.Issued <= rb.Unix() {
+	if ok && c.Issued <= rb.UnixMilli() {
 		return "", ErrTokenRevoked
 	}
 	return c.Device, nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,6 +212,21 @@ type Health struct {
 	Activation      bool      `json:"activation"`
 	Started         time.Time `json:"started"`
 	Problems        []string  `json:"problems,omitempty"`
+	Runtime         Runtime   `json:"runtime"`
+}
+
+// Runtime is the process's memory and goroutine use.
+type Runtime struct {
+	Goroutines int    `json:"goroutines"`
+	HeapInuse  uint64 `json:"heap_inuse_bytes"`
+	StackInuse uint64 `json:"stack_inuse_bytes"`
+	Sys        uint64 `json:"sys_bytes"`
+}
+
+func readRuntime() Runtime {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return Runtime{Goroutines: runtime.NumGoroutine(), HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys}
 }
 
 // Health reports the gateway's state.
@@ -219,7 +235,7 @@ func (s *Server) Health() Health {
 		Status: "ok", Sessions: s.active.Load(), MaxSessions: s.cfg.MaxSessions,
 		SessionsRefused: s.refused.Load(), Turns: s.turns.Load(), TurnsFailed: s.turnsBad.Load(),
 		STT: "available", Images: "available", Auth: "off", Activation: s.cfg.Activation.Enabled,
-		Started: s.start.UTC(),
+		Started: s.start.UTC(), Runtime: readRuntime(),
 	}
 	if s.cfg.Auth.Required {
 		h.Auth = "required"
