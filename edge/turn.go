@@ -222,6 +222,9 @@ func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput
 	}
 	t.Transcript = text
 	ss.send(proto.STT{Type: proto.TypeSTT, Text: text})
+	if srv.deps.Images == nil {
+		return failImageUnavailable(proto.ErrUnavailable)
+	}
 	if tts {
 		ss.send(proto.LLM{Type: proto.TypeLLM, Emotion: "thinking", Text: "🤔"})
 		ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSSentenceStart, Text: "Drawing your sticker…"})
@@ -229,9 +232,6 @@ func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput
 		ss.send(proto.Thinking{Type: proto.TypeThinking, Status: "start"})
 	}
 
-	if srv.deps.Images == nil {
-		return failImageUnavailable(proto.ErrUnavailable)
-	}
 	ictx, cancel := context.WithTimeout(ctx, srv.cfg.ImageTimeout)
 	start := time.Now()
 	st, err := srv.deps.Images.Sticker(ictx, text)
