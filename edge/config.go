@@ -104,9 +104,6 @@ type EndpointConfig struct {
 	// MinSpeech is the least speech that counts as an utterance (default
 	// 200 ms).
 	MinSpeech time.Duration
-	// NoSpeech gives up listening after this long with no speech (default
-	// 15 s) and tells the user.
-	NoSpeech time.Duration
 }
 
 // DefaultWakePhrases are wake phrases of the firmware families and the
@@ -157,7 +154,6 @@ func (c Config) Defaults() Config {
 	}
 	def(&c.Endpoint.Silence, 800*time.Millisecond)
 	def(&c.Endpoint.MinSpeech, 200*time.Millisecond)
-	def(&c.Endpoint.NoSpeech, 15*time.Second)
 	return c
 }
 
