@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -53,6 +54,8 @@ type session struct {
 
 	mcp *mcpClient
 
+	helloDone atomic.Bool // for the writer: keep-alives start after hello
+
 	// Reader-goroutine state.
 	hello      bool
 	dialect    string
@@ -87,6 +90,7 @@ func newSession(s *Server, r *http.Request, c credentials) *session {
 	}
 	ss.rec = proto.Session{ID: id, DeviceID: c.DeviceID, ClientID: c.ClientID, RemoteAddr: r.RemoteAddr, Start: time.Now()}
 	ss.mcp = newMCPClient(ss)
+	ss.ctx, ss.cancel = context.WithCancel(context.Background())
 	return ss
 }
 
@@ -101,7 +105,6 @@ func (ss *session) run(conn *websocket.Conn) {
 	cfg := &ss.srv.cfg
 	ss.conn = conn
 	ss.out = make(chan outFrame, outQueue)
-	ss.ctx, ss.cancel = context.WithCancel(context.Background())
 	conn.SetReadLimit(cfg.MaxFrameBytes)
 	_ = conn.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
 	conn.SetPongHandler(func(string) error {
@@ -137,9 +140,7 @@ func (ss *session) shutdown(code int, reason string) {
 		ss.mu.Lock()
 		ss.closeCode, ss.closeReason = code, reason
 		ss.mu.Unlock()
-		if ss.cancel != nil {
-			ss.cancel()
-		}
+		ss.cancel()
 	})
 }
 
@@ -331,6 +332,7 @@ func (ss *session) onHello(m proto.Message) error {
 	ss.mu.Unlock()
 	_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.ReadTimeout))
 	ss.send(proto.NewServerHello(ss.id))
+	ss.helloDone.Store(true)
 	ss.log.Info("hello", "dialect", ss.dialect)
 	ss.persist()
 	ss.wg.Add(1)
@@ -425,7 +427,7 @@ func (ss *session) writer() {
 				return
 			}
 		case now := <-tick.C:
-			if ss.hello && now.Sub(lastData) >= cfg.KeepAlive-time.Second {
+			if ss.helloDone.Load() && now.Sub(lastData) >= cfg.KeepAlive-time.Second {
 				if !write(websocket.TextMessage, keepalive) {
 					ss.conn.Close()
 					return

@@ -41,6 +41,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release(ss)
+	defer ss.cancel()
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		// Upgrade already answered the client with an HTTP error.
@@ -58,7 +59,7 @@ func (s *Server) closeDevice(id string, code int, reason string, keep ...*sessio
 	s.mu.Lock()
 	var list []*session
 	for ss := range s.sessions {
-		if ss.deviceID == id && (len(keep) == 0 || ss != keep[0]) {
+		if ss.creds.DeviceID == id && (len(keep) == 0 || ss != keep[0]) {
 			list = append(list, ss)
 		}
 	}
