@@ -22,7 +22,7 @@ const (
 // (nesting, missing type). Unknown errors map to 1011.
 func CloseCode(err error) int {
 	switch {
-	case errors.Is(err, ErrShortFrame), errors.Is(err, ErrPayloadSize):
+	case errors.Is(err, ErrShortFrame), errors.Is(err, ErrPayloadSize), errors.Is(err, ErrFrameVersion):
 		return CloseProtocolError
 	case errors.Is(err, ErrFrameType):
 		return CloseUnsupported

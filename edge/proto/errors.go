@@ -9,6 +9,8 @@ var (
 	ErrShortFrame = errors.New("frame shorter than its header")
 	// ErrPayloadSize: a binary frame's payload_size disagrees with its length.
 	ErrPayloadSize = errors.New("payload_size does not match the frame length")
+	// ErrFrameVersion: a binary frame's header names another protocol version.
+	ErrFrameVersion = errors.New("binary frame header names another protocol version")
 	// ErrFrameType: a binary frame carries a type this server does not accept.
 	ErrFrameType = errors.New("unsupported binary frame type")
 	// ErrBase64: a PCM text frame is not valid standard base64.
@@ -21,7 +23,7 @@ var (
 	ErrJSON = errors.New("text frame is not valid JSON")
 	// ErrJSONDepth: a JSON message nests deeper than MaxJSONDepth.
 	ErrJSONDepth = errors.New("JSON message nests too deeply")
-	// ErrNoType: a JSON message has no string "type".
+	// ErrNoType: a JSON message has no "type", or an empty one.
 	ErrNoType = errors.New(`JSON message has no "type"`)
 	// ErrEmpty: a text frame is empty or blank.
 	ErrEmpty = errors.New("empty text frame")

@@ -38,6 +38,9 @@ func DecodeBinary(version int, frame []byte) (BinaryFrame, error) {
 		if len(frame) < headerV2 {
 			return BinaryFrame{}, fmt.Errorf("v2 frame of %d bytes: %w", len(frame), ErrShortFrame)
 		}
+		if v := binary.BigEndian.Uint16(frame[0:2]); v != 2 {
+			return BinaryFrame{}, fmt.Errorf("v2 frame header says version %d: %w", v, ErrFrameVersion)
+		}
 		typ := int(binary.BigEndian.Uint16(frame[2:4]))
 		ts := binary.BigEndian.Uint32(frame[8:12])
 		size := binary.BigEndian.Uint32(frame[12:16])

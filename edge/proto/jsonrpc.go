@@ -38,7 +38,7 @@ type RPCResponse struct {
 
 // NumericID returns the reply's id if it is a JSON integer.
 func (r *RPCResponse) NumericID() (int64, bool) {
-	if len(r.ID) == 0 {
+	if len(r.ID) == 0 || string(r.ID) == "null" {
 		return 0, false
 	}
 	var id int64
