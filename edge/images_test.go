@@ -39,8 +39,8 @@ func TestStickerServing(t *testing.T) {
 	}
 	for _, p := range []string{
 		"/stickers/ffffffffffffffffffffffffffffffff.png", // unknown id
-		"/stickers/" + id,                               // no extension
-		"/stickers/0123.png",                            // too short
+		"/stickers/" + id,    // no extension
+		"/stickers/0123.png", // too short
 		"/stickers/..%2f..%2fetc%2fpasswd",
 		"/stickers/../storage/edge.db",
 		"/stickers/" + id + ".png/../../edge.db",
