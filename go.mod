@@ -6,7 +6,9 @@ require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/hraban/opus v0.0.0-20260708213942-bde8e4304501 // indirect
+	github.com/makeworld-the-better-one/dither/v2 v2.4.0 // indirect
 	go.etcd.io/bbolt v1.4.3 // indirect
+	golang.org/x/image v0.47.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/sys v0.29.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 )
