@@ -101,7 +101,7 @@ func (s *Server) handleActivate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "activation is off"})
 		return
 	}
-	id := normalizeDeviceID(r.Header.Get("Device-Id"))
+	id := proto.NormalizeDeviceID(r.Header.Get("Device-Id"))
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<10))
 	var req activateRequest
 	if err := json.Unmarshal(trailingComma.ReplaceAll(body, []byte("$1")), &req); err != nil {
@@ -155,16 +155,12 @@ func (s *Server) handleActivate(w http.ResponseWriter, r *http.Request) {
 // ApproveDevice approves a device's activation; a device that already
 // proved itself is activated at once.
 func (s *Server) ApproveDevice(id string) (proto.Device, error) {
-	id = normalizeDeviceID(id)
+	id = proto.NormalizeDeviceID(id)
 	return s.deps.Store.UpdateDevice(id, func(d *proto.Device) error {
 		if d.FirstSeen.IsZero() {
 			return fmt.Errorf("device %s: %w", id, proto.ErrNotFound)
 		}
-		d.Activation.Approved = true
-		d.Blocked = false
-		if d.Activation.Verified && !d.Activation.Activated() {
-			d.Activation.ActivatedAt = time.Now()
-		}
+		d.Approve(time.Now())
 		return nil
 	})
 }
@@ -172,15 +168,13 @@ func (s *Server) ApproveDevice(id string) (proto.Device, error) {
 // RevokeDevice refuses every token the device holds, closes its sessions,
 // and blocks it: it gets no new token until an operator approves it again.
 func (s *Server) RevokeDevice(id string) (proto.Device, error) {
-	id = normalizeDeviceID(id)
+	id = proto.NormalizeDeviceID(id)
 	now := time.Now()
 	dev, err := s.deps.Store.UpdateDevice(id, func(d *proto.Device) error {
 		if d.FirstSeen.IsZero() {
 			return fmt.Errorf("device %s: %w", id, proto.ErrNotFound)
 		}
-		d.RevokedBefore = now
-		d.Blocked = true
-		d.Activation = proto.Activation{}
+		d.Revoke(now)
 		return nil
 	})
 	if err == nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stikadoo/stikadoo-edge/edge/proto"
 )
 
 // Device tokens are "se1.<payload>.<mac>": base64url JSON {d, i, x} (device
@@ -137,7 +139,7 @@ func requestCredentials(r *http.Request) credentials {
 	}
 	c := credentials{
 		APIKey:   pick("X-Api-Key", "x-api-key"),
-		DeviceID: normalizeDeviceID(pick("Device-Id", "device-id")),
+		DeviceID: proto.NormalizeDeviceID(pick("Device-Id", "device-id")),
 		ClientID: pick("Client-Id", "client-id"),
 	}
 	authz := pick("Authorization", "authorization")
@@ -178,13 +180,4 @@ func (a *authenticator) check(c credentials, now time.Time) error {
 		return fmt.Errorf("token of %s presented by %s: %w", dev, c.DeviceID, ErrUnauthorized)
 	}
 	return nil
-}
-
-// normalizeDeviceID lower-cases a MAC-style id and caps its length.
-func normalizeDeviceID(id string) string {
-	id = strings.ToLower(strings.TrimSpace(id))
-	if len(id) > 64 {
-		id = id[:64]
-	}
-	return id
 }

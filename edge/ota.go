@@ -105,9 +105,9 @@ func (s *Server) handleOTA(w http.ResponseWriter, r *http.Request) {
 	info := parseOTABody(body)
 	now := time.Now()
 
-	id := normalizeDeviceID(r.Header.Get("Device-Id"))
+	id := proto.NormalizeDeviceID(r.Header.Get("Device-Id"))
 	if id == "" {
-		id = normalizeDeviceID(info.MAC)
+		id = proto.NormalizeDeviceID(info.MAC)
 	}
 	clientID := strings.TrimSpace(r.Header.Get("Client-Id"))
 	if clientID == "" {

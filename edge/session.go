@@ -321,10 +321,10 @@ func (ss *session) onHello(m proto.Message) error {
 		ss.log.Warn("device declares an unusual sample rate; decoding at 16 kHz", "rate", ap.SampleRate)
 	}
 	if ss.deviceID == "" && m.DeviceID != "" {
-		ss.deviceID = normalizeDeviceID(m.DeviceID)
+		ss.deviceID = proto.NormalizeDeviceID(m.DeviceID)
 	}
 	if ss.deviceID == "" && m.DeviceMAC != "" {
-		ss.deviceID = normalizeDeviceID(m.DeviceMAC)
+		ss.deviceID = proto.NormalizeDeviceID(m.DeviceMAC)
 	}
 	ss.mu.Lock()
 	ss.rec.Dialect = ss.dialect

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -67,12 +66,4 @@ func (s *Server) closeDevice(id string, code int, reason string, keep ...*sessio
 	for _, ss := range list {
 		ss.shutdown(code, reason)
 	}
-}
-
-func hostOnly(addr string) string {
-	h, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	return h
 }

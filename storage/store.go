@@ -411,7 +411,8 @@ func (s *Store) Sessions(limit int, before time.Time) ([]proto.Session, error) {
 	out := []proto.Session{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketSessions).Cursor()
-		k, v := c.Seek(timeKey(before))
+		k, _ := c.Seek(timeKey(before))
+		var v []byte
 		if k == nil {
 			k, v = c.Last()
 		} else {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/stikadoo/stikadoo-edge/edge/proto"
 	"github.com/stikadoo/stikadoo-edge/storage"
@@ -677,7 +678,7 @@ func TestReadOnly(t *testing.T) {
 	if ss, err := r2.Sessions(0, time.Time{}); err != nil || len(ss) != 1 {
 		t.Errorf("Sessions read-only: %v, %v", ss, err)
 	}
-	if err := r1.PutSession(session("s2", at(1))); !errors.Is(err, bolt.ErrDatabaseReadOnly) {
+	if err := r1.PutSession(session("s2", at(1))); !errors.Is(err, berrors.ErrDatabaseReadOnly) {
 		t.Errorf("PutSession on a read-only store: %v", err)
 	}
 	if _, err := storage.Open(path, storage.Options{LockTimeout: 100 * time.Millisecond}); !errors.Is(err, storage.ErrLocked) {

@@ -1,6 +1,9 @@
 package proto
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The records below are what the gateway hands to its store. They are
 // plain data, shared by the gateway (edge) and the store (storage) so that
@@ -128,4 +131,32 @@ type Image struct {
 	ContentType string    `json:"content_type"`
 	Created     time.Time `json:"created"`
 	Data        []byte    `json:"-"`
+}
+
+// Approve records an operator's approval: the device may activate (at
+// once, if it already proved itself) and get tokens again.
+func (d *Device) Approve(now time.Time) {
+	d.Activation.Approved = true
+	d.Blocked = false
+	if d.Activation.Verified && !d.Activation.Activated() {
+		d.Activation.ActivatedAt = now
+	}
+}
+
+// Revoke refuses every token issued up to now, forgets the activation and
+// blocks the device from new tokens until it is approved again.
+func (d *Device) Revoke(now time.Time) {
+	d.RevokedBefore = now
+	d.Blocked = true
+	d.Activation = Activation{}
+}
+
+// NormalizeDeviceID writes a device id as it is stored: trimmed, lower
+// case (MAC addresses), at most 64 bytes.
+func NormalizeDeviceID(id string) string {
+	id = strings.ToLower(strings.TrimSpace(id))
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	return id
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/storage"
+)
+
+// The store is what the gateway records into.
+var _ edge.Store = (*storage.Store)(nil)
+
+// Files in the state directory.
+const (
+	storeFile    = "stikadoo-edge.db" // the record (bbolt)
+	tokenKeyFile = "token.key"        // the secret that signs device tokens, hex
+)
+
+// cmdServe runs the daemon until a signal.
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", "[--config FILE] [--listen ADDR] [--state-dir DIR] [--log-level LEVEL]")
+	file := fs.String("config", "", "configuration file (default "+defaultConfigPath+" if it exists)")
+	var ov flagOverrides
+	fs.StringVar(&ov.Listen, "listen", "", `address to serve on, overriding server.listen (default ":8000")`)
+	fs.StringVar(&ov.StateDir, "state-dir", "", "folder of the record and the token key, overriding server.state_dir")
+	fs.StringVar(&ov.LogLevel, "log-level", "", "debug, info, warn or error, overriding server.log_level")
+	pos, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(fs, pos, 0, ""); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(configPath(*file), ov, os.Getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	return run(ctx, cfg, log)
+}
+
+// run serves devices until ctx is done, then stops every session, closes
+// the store and returns nil.
+func run(ctx context.Context, cfg daemonConfig, log *slog.Logger) error {
+	d, err := openDaemon(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := d.listen()
+	if err != nil {
+		d.close()
+		return err
+	}
+	return d.serve(ctx, ln)
+}
+
+// daemon is the wired server: store, gateway and settings.
+type daemon struct {
+	cfg   daemonConfig
+	log   *slog.Logger
+	store *storage.Store
+	srv   *edge.Server
+}
+
+// openDaemon prepares the state directory, opens the store (failing at
+// once when another stikadoo-edge holds it) and builds the gateway.
+func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	st, err := storage.Open(filepath.Join(cfg.StateDir, storeFile), storage.Options{})
+	if err != nil {
+		return nil, err
+	}
+	secret, err := loadTokenKey(filepath.Join(cfg.StateDir, tokenKeyFile), log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	gw := cfg.Gateway
+	gw.Auth.TokenSecret = secret
+	srv, err := edge.NewServer(gw, edge.Deps{Store: st, Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("start gateway: %w", err)
+	}
+	return &daemon{cfg: cfg, log: log, store: st, srv: srv}, nil
+}
+
+// listen binds the configured address.
+func (d *daemon) listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", d.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return ln, nil
+}
+
+// close closes the store, logging a failure (there is no one else to
+// tell).
+func (d *daemon) close() {
+	if err := d.store.Close(); err != nil {
+		d.log.Error("close store", "err", err)
+	}
+}
+
+// serve serves ln and prunes the record until ctx is done or serving
+// fails, then closes the store.
+func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
+	defer d.close()
+	urls, lan := otaURLs(ln.Addr(), d.cfg.Gateway.OTAPath)
+	d.log.Info("serving devices", "addr", ln.Addr().String(), "ota_urls", strings.Join(urls, " "),
+		"state_dir", d.cfg.StateDir, "config", d.cfg.File, "version", buildVersion())
+	if !lan {
+		d.log.Warn("only this machine can connect: no network address is served", "addr", ln.Addr().String())
+	}
+	// The engines are not wired yet: the gateway tells devices so in
+	// readable alerts, and the health report says degraded.
+	d.log.Warn("speech recognition is not configured: devices that speak are told it is not available")
+	d.log.Warn("sticker generation is not configured: devices that ask for a sticker are told it is not available")
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { // ends when gctx is done (after sessions are closed) or serving fails
+		return d.srv.Serve(gctx, ln)
+	})
+	g.Go(func() error { // ends when gctx is done, or at once when retention is off
+		r := d.cfg.Retention
+		return d.store.RunRetention(gctx, r.Every, r.MaxAge, r.MaxSessions, d.log)
+	})
+	err := g.Wait()
+	if err == nil {
+		d.log.Info("stopped")
+	}
+	return err
+}
+
+// otaURLs lists the OTA URLs a device can be given: one per non-loopback
+// IPv4 address of this machine when listening on every interface (IPv6
+// ones only when there is no IPv4 address), or the one address listened
+// on. lan is false when only this machine can connect; the URLs are then
+// loopback ones. It reads interface addresses and sends nothing.
+func otaURLs(addr net.Addr, otaPath string) (urls []string, lan bool) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return nil, false
+	}
+	port := strconv.Itoa(tcp.Port)
+	mk := func(ip net.IP) string { return "http://" + net.JoinHostPort(ip.String(), port) + otaPath }
+	loopback := []string{mk(net.IPv4(127, 0, 0, 1))}
+	if !tcp.IP.IsUnspecified() {
+		return []string{mk(tcp.IP)}, !tcp.IP.IsLoopback()
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return loopback, false
+	}
+	var v4, v6 []string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip := ipn.IP
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified() {
+			continue
+		}
+		if ip4 := ip.To4(); ip4 != nil {
+			v4 = append(v4, mk(ip4))
+		} else if tcp.IP.To4() == nil { // a "0.0.0.0" listener serves no IPv6
+			v6 = append(v6, mk(ip))
+		}
+	}
+	switch {
+	case len(v4) > 0:
+		return v4, true
+	case len(v6) > 0:
+		return v6, true
+	}
+	return loopback, false
+}
+
+// loadTokenKey reads the secret that signs device tokens, creating it (32
+// random bytes, hex, mode 0600) on first start. Keeping it across restarts
+// keeps the tokens devices hold valid.
+func loadTokenKey(path string, log *slog.Logger) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createTokenKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read token key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) < 32 {
+		return nil, fmt.Errorf("read token key %q: not 64 hexadecimal digits; delete the file to make a new key (devices get new tokens at their next start): %w", path, errConfig)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("token key is readable by other users; run chmod 600 on it", "path", path, "mode", fi.Mode().Perm().String())
+	}
+	return key, nil
+}
+
+func createTokenKey(path string) ([]byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("create token key: %w", err)
+	}
+	// CreateTemp makes the file with mode 0600; the rename makes the key
+	// appear whole or not at all.
+	f, err := os.CreateTemp(filepath.Dir(path), ".token.key.*")
+	if err != nil {
+		return nil, fmt.Errorf("create token key: %w", err)
+	}
+	_, err = f.WriteString(hex.EncodeToString(key) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("create token key %q: %w", path, err)
+	}
+	return key, nil
+}
