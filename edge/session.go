@@ -152,6 +152,9 @@ func (ss *session) endFromReadError(err error) {
 	case err == nil:
 	case errors.Is(err, websocket.ErrReadLimit):
 		ss.shutdown(proto.CloseTooBig, fmt.Sprintf("frame larger than %d bytes", ss.srv.cfg.MaxFrameBytes))
+	case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
+		// Firmware never sends a close frame: it just drops TCP.
+		ss.shutdown(websocket.CloseAbnormalClosure, "connection dropped without a close frame")
 	case errors.As(err, &ce):
 		ss.shutdown(ce.Code, "closed by device: "+ce.Text)
 	case errors.As(err, &ne) && ne.Timeout():
@@ -161,7 +164,7 @@ func (ss *session) endFromReadError(err error) {
 			ss.shutdown(proto.CloseGoingAway, "device silent for "+ss.srv.cfg.ReadTimeout.String())
 		}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.EOF):
-		ss.shutdown(proto.CloseGoingAway, "connection dropped")
+		ss.shutdown(websocket.CloseAbnormalClosure, "connection dropped without a close frame")
 	default:
 		ss.shutdown(proto.CloseGoingAway, "connection lost: "+err.Error())
 	}
@@ -456,7 +459,9 @@ func (ss *session) writer() {
 					break drain
 				}
 			}
-			_ = ss.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+			if code != websocket.CloseAbnormalClosure { // 1006 is never sent on the wire
+				_ = ss.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+			}
 			ss.conn.Close()
 			return
 		}

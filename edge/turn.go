@@ -165,7 +165,12 @@ func (ss *session) runTurn(ctx context.Context, seq int, in turnInput) {
 		}
 		log.Info("turn stopped", "outcome", t.Outcome, "cause", t.Error)
 		if t.Outcome == proto.OutcomeAborted && !errors.Is(cause, errSuperseded) {
-			ss.endTurnMessages(tts)
+			// The device asked to stop: it is told the turn is over, with
+			// tts stop whatever its state machine (PROTOCOL.md section 6).
+			if !tts {
+				ss.send(proto.Thinking{Type: proto.TypeThinking, Status: "stop"})
+			}
+			ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSStop})
 		}
 	default:
 		t.Outcome, t.Error = fail.outcome, fail.Error()
