@@ -254,7 +254,7 @@ func TestTurnFailures(t *testing.T) {
 			img.Lock()
 			img.Err = nil
 			img.Unlock()
-			dev.RefuseImage, dev.NoMCPReply = false, false
+			dev.SetFaults(false, false)
 			res, err = dev.RunTurn(turnCtx(t), edgetest.Speech(time.Second))
 			if err != nil || !res.ImageDelivered || len(res.Alerts) != 0 {
 				t.Fatalf("next turn: %+v %v", res, err)

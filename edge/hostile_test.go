@@ -102,7 +102,7 @@ func (d *rawDevice) closeCode() int {
 }
 
 func TestHostileFramesCloseOnlyThatSession(t *testing.T) {
-	ts := startServer(t, edge.Config{HelloTimeout: 300 * time.Millisecond}, edge.Deps{})
+	ts := startServer(t, edge.Config{HelloTimeout: time.Second}, edge.Deps{})
 	bystander := dialRaw(t, ts, "1")
 	bystander.hello(strings.Replace(upstreamHello, "%d", "1", 1))
 

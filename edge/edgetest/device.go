@@ -88,7 +88,8 @@ type Device struct {
 	// Nil: a client with a 30 s timeout.
 	HTTPClient *http.Client
 	// RefuseImage answers preview_image with an MCP error, as a printer
-	// out of paper would, without downloading the image.
+	// out of paper would, without downloading the image. Once connected,
+	// change it and NoMCPReply with SetFaults.
 	RefuseImage bool
 	// NoMCPReply never answers MCP requests, to test timeouts.
 	NoMCPReply bool

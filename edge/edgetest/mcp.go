@@ -91,7 +91,7 @@ func (d *Device) onMCP(payload json.RawMessage) {
 			fetch := d.images[len(d.images)-1]
 			d.mu.Unlock()
 			d.step("preview", "%s (id %s)", args.URL, id)
-			if d.NoMCPReply {
+			if _, noReply := d.faults(); noReply {
 				d.step("mcp", "tools/call id %s left unanswered", id)
 				return
 			}
@@ -100,7 +100,7 @@ func (d *Device) onMCP(payload json.RawMessage) {
 			return
 		}
 	}
-	if d.NoMCPReply {
+	if _, noReply := d.faults(); noReply {
 		d.step("mcp", "%s id %s left unanswered", req.Method, id)
 		return
 	}
@@ -226,7 +226,7 @@ func (d *Device) previewImage(id json.RawMessage, fetch *imageFetch) {
 	d.mu.Lock()
 	ctx := d.callCtx
 	d.mu.Unlock()
-	if d.RefuseImage {
+	if refuse, _ := d.faults(); refuse {
 		d.setFetch(fetch, nil, 0, 0, "refused by the device")
 		d.step("image", "refused")
 		d.reply(id, nil, "Failed to print the image: out of paper")
@@ -309,4 +309,19 @@ func (d *Device) reply(id json.RawMessage, result any, errMsg string) {
 	if err := d.writeMessage(websocket.TextMessage, b); err != nil {
 		d.step("mcp", "reply to id %s failed: %v", id, err)
 	}
+}
+
+// faults reads RefuseImage and NoMCPReply under the device's lock.
+func (d *Device) faults() (refuseImage, noMCPReply bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.RefuseImage, d.NoMCPReply
+}
+
+// SetFaults changes RefuseImage and NoMCPReply while the device is
+// connected, safely with respect to its reader.
+func (d *Device) SetFaults(refuseImage, noMCPReply bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.RefuseImage, d.NoMCPReply = refuseImage, noMCPReply
 }
