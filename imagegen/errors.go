@@ -12,3 +12,6 @@ var (
 	// ErrConfig: the configuration is unusable (wrapped with the field).
 	ErrConfig = errors.New("image configuration error")
 )
+
+// ErrEmptyText: the request holds no words to draw.
+var ErrEmptyText = errors.New("nothing to draw: the text is empty")
