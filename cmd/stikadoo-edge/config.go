@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/imagegen"
 )
 
 // defaultConfigPath is read when no --config flag is given and the file
@@ -46,6 +47,8 @@ const (
 	envAPIKeysFile          = "STIKADOO_API_KEYS_FILE"
 	envActivationSecret     = "STIKADOO_ACTIVATION_SECRET"
 	envActivationSecretFile = "STIKADOO_ACTIVATION_SECRET_FILE"
+	envImageAPIKey          = "STIKADOO_IMAGE_API_KEY"
+	envImageAPIKeyFile      = "STIKADOO_IMAGE_API_KEY_FILE"
 	// envStateDirectory is set by systemd's StateDirectory= (a
 	// colon-separated list; the first entry is used).
 	envStateDirectory = "STATE_DIRECTORY"
@@ -60,7 +63,25 @@ type daemonConfig struct {
 	LogLevel  string // debug, info, warn or error
 	LogFormat string // text or json
 	Gateway   edge.Config
+	Image     imageConfig
 	Retention retentionConfig
+}
+
+// imageConfig is how stickers are made. Backend.Kind "" means no image
+// model: every sticker is the fallback drawn on the Pi.
+type imageConfig struct {
+	Generator imagegen.Config // its Backend is set from Backend at start
+	Backend   imagegen.BackendConfig
+}
+
+// generatorConfig is the generator's configuration with its backend, if any.
+func (c imageConfig) generatorConfig() imagegen.Config {
+	g := c.Generator
+	if c.Backend.Kind != "" {
+		b := c.Backend
+		g.Backend = &b
+	}
+	return g
 }
 
 // retentionConfig says how long the record is kept.
@@ -78,7 +99,29 @@ type fileConfig struct {
 	Auth       authFile       `toml:"auth"`
 	Activation activationFile `toml:"activation"`
 	Endpoint   endpointFile   `toml:"endpoint"`
+	Image      imageFile      `toml:"image"`
 	Retention  retentionFile  `toml:"retention"`
+}
+
+type imageFile struct {
+	Backend        string         `toml:"backend"`
+	BaseURL        string         `toml:"base_url"`
+	Model          string         `toml:"model"`
+	Size           string         `toml:"size"`
+	APIKey         string         `toml:"api_key"`
+	AttemptTimeout duration       `toml:"attempt_timeout"`
+	Timeout        duration       `toml:"timeout"`
+	MaxRetries     int            `toml:"max_retries"`
+	PromptTemplate string         `toml:"prompt_template"`
+	NegativePrompt string         `toml:"negative_prompt"`
+	Width          int            `toml:"width"`
+	Aspect         float64        `toml:"aspect"`
+	Fit            string         `toml:"fit"`
+	Dither         string         `toml:"dither"`
+	ClassroomMode  bool           `toml:"classroom_mode"`
+	BlockedWords   []string       `toml:"blocked_words"`
+	Fallback       *bool          `toml:"fallback"`
+	Extra          map[string]any `toml:"extra"`
 }
 
 type serverFile struct {
@@ -277,6 +320,13 @@ func (f *fileConfig) applyEnv(getenv func(string) string) error {
 	if ok {
 		f.Activation.Secret = secret
 	}
+	key, ok, err := envSecret(getenv, envImageAPIKey, envImageAPIKeyFile)
+	if err != nil {
+		return err
+	}
+	if ok {
+		f.Image.APIKey = key
+	}
 	return nil
 }
 
@@ -371,6 +421,7 @@ func (f fileConfig) resolve(getenv func(string) string) daemonConfig {
 				MinSpeech: time.Duration(e.MinSpeech),
 			},
 		}.Defaults(),
+		Image:     f.Image.resolve(),
 		Retention: retentionConfig{MaxAge: defaultMaxAge, MaxSessions: defaultMaxSessions, Every: defaultRetentionRun},
 	}
 	if g.WakePhrases == nil {
@@ -394,6 +445,61 @@ func (f fileConfig) resolve(getenv func(string) string) daemonConfig {
 		c.Retention.Every = time.Duration(*r)
 	}
 	return c
+}
+
+// resolve fills in the image settings' defaults.
+func (im imageFile) resolve() imageConfig {
+	gen := imagegen.DefaultConfig()
+	gen.Prompt = imagegen.PromptConfig{Template: im.PromptTemplate, Negative: im.NegativePrompt}
+	gen.Render = imagegen.RenderOptions{Width: im.Width, Aspect: im.Aspect, Fit: im.Fit, Dither: im.Dither}.WithDefaults()
+	gen.ClassroomMode = im.ClassroomMode
+	if len(im.BlockedWords) > 0 {
+		gen.BlockedWords = slices.Clone(im.BlockedWords)
+	}
+	if im.Fallback != nil {
+		gen.Fallback = *im.Fallback
+	}
+	var extra map[string]any
+	if len(im.Extra) > 0 {
+		extra = make(map[string]any, len(im.Extra))
+		for k, v := range im.Extra {
+			extra[k] = v
+		}
+	}
+	return imageConfig{Generator: gen, Backend: imagegen.BackendConfig{
+		Kind: im.Backend, BaseURL: im.BaseURL, Model: im.Model, Size: im.Size, APIKey: im.APIKey,
+		AttemptTimeout: time.Duration(im.AttemptTimeout), Timeout: time.Duration(im.Timeout),
+		MaxRetries: im.MaxRetries, Extra: extra,
+	}.WithDefaults()}
+}
+
+// validate checks the image settings, naming the TOML field at fault.
+func (c imageConfig) validate() error {
+	b := c.Backend
+	switch b.Kind {
+	case "":
+		for _, f := range []struct{ field, v string }{{"image.base_url", b.BaseURL}, {"image.model", b.Model}, {"image.api_key", b.APIKey}} {
+			if f.v != "" {
+				return &edge.ConfigError{Field: f.field, Msg: "is set but image.backend is empty (\"openai\", \"sdapi\" or \"dashscope\")"}
+			}
+		}
+	case imagegen.KindOpenAI, imagegen.KindSDAPI, imagegen.KindDashScope:
+		if err := b.Validate(); err != nil {
+			return &edge.ConfigError{Field: "image", Msg: err.Error()}
+		}
+	default:
+		return &edge.ConfigError{Field: "image.backend", Msg: fmt.Sprintf("%q is not \"\", \"openai\", \"sdapi\" or \"dashscope\"", b.Kind)}
+	}
+	if b.AttemptTimeout < 0 || b.Timeout < 0 {
+		return &edge.ConfigError{Field: "image.timeout", Msg: "timeouts must not be negative"}
+	}
+	if err := c.Generator.Prompt.Validate(); err != nil {
+		return &edge.ConfigError{Field: "image.prompt_template", Msg: err.Error()}
+	}
+	if err := c.Generator.Render.Validate(); err != nil {
+		return &edge.ConfigError{Field: "image.width", Msg: err.Error()}
+	}
+	return nil
 }
 
 func cloneMap(m map[string]string) map[string]string {
@@ -461,6 +567,9 @@ func (c daemonConfig) validate() error {
 		g.Auth.TokenSecret = make([]byte, 32)
 	}
 	if err := g.Validate(); err != nil {
+		return err
+	}
+	if err := c.Image.validate(); err != nil {
 		return err
 	}
 	r := c.Retention
@@ -540,7 +649,29 @@ func (c daemonConfig) toFile(mask bool) fileConfig {
 			Threshold: g.Endpoint.Threshold, Silence: duration(g.Endpoint.Silence),
 			MinSpeech: duration(g.Endpoint.MinSpeech),
 		},
+		Image:     c.Image.toFile(sec),
 		Retention: retentionFile{MaxAge: &maxAge, MaxSessions: &maxSess, Every: &every},
+	}
+}
+
+// toFile returns the image settings in the file's shape.
+func (c imageConfig) toFile(sec func(string) string) imageFile {
+	g, b := c.Generator, c.Backend
+	fallback := g.Fallback
+	words := slices.Clone(g.BlockedWords)
+	if words == nil {
+		words = []string{}
+	}
+	extra := map[string]any{}
+	for k, v := range b.Extra {
+		extra[k] = v
+	}
+	return imageFile{
+		Backend: b.Kind, BaseURL: b.BaseURL, Model: b.Model, Size: b.Size, APIKey: sec(b.APIKey),
+		AttemptTimeout: duration(b.AttemptTimeout), Timeout: duration(b.Timeout), MaxRetries: b.MaxRetries,
+		PromptTemplate: g.Prompt.Template, NegativePrompt: g.Prompt.Negative,
+		Width: g.Render.Width, Aspect: g.Render.Aspect, Fit: g.Render.Fit, Dither: g.Render.Dither,
+		ClassroomMode: g.ClassroomMode, BlockedWords: words, Fallback: &fallback, Extra: extra,
 	}
 }
 

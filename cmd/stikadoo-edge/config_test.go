@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/imagegen"
 )
 
 // noEnv is an environment with nothing set.
@@ -81,6 +82,29 @@ threshold = 0.05
 silence = "600ms"
 min_speech = "150ms"
 
+[image]
+backend = "sdapi"
+base_url = "http://192.168.1.30:7860"
+model = "sd_xl_turbo"
+size = "768x768"
+api_key = "user:password"
+attempt_timeout = "30s"
+timeout = "90s"
+max_retries = 1
+prompt_template = "A sticker of {{.Text}}, bold outlines"
+negative_prompt = "photo"
+width = 576
+aspect = 1.5
+fit = "pad"
+dither = "atkinson"
+classroom_mode = true
+blocked_words = ["homework"]
+fallback = false
+
+[image.extra]
+steps = 8
+sampler_name = "Euler a"
+
 [retention]
 max_age = "720h"
 max_sessions = 500
@@ -104,6 +128,18 @@ func fullConfigWant(file string) daemonConfig {
 			},
 			Endpoint: edge.EndpointConfig{Threshold: 0.05, Silence: 600 * time.Millisecond, MinSpeech: 150 * time.Millisecond},
 		},
+		Image: imageConfig{
+			Generator: imagegen.Config{
+				Prompt:        imagegen.PromptConfig{Template: "A sticker of {{.Text}}, bold outlines", Negative: "photo"},
+				Render:        imagegen.RenderOptions{Width: 576, Aspect: 1.5, Fit: "pad", Dither: "atkinson"}.WithDefaults(),
+				ClassroomMode: true, BlockedWords: []string{"homework"}, Fallback: false,
+			},
+			Backend: imagegen.BackendConfig{
+				Kind: "sdapi", BaseURL: "http://192.168.1.30:7860", Model: "sd_xl_turbo", Size: "768x768",
+				APIKey: "user:password", AttemptTimeout: 30 * time.Second, Timeout: 90 * time.Second, MaxRetries: 1,
+				Extra: map[string]any{"steps": int64(8), "sampler_name": "Euler a"},
+			}.WithDefaults(),
+		},
 		Retention: retentionConfig{MaxAge: 720 * time.Hour, MaxSessions: 500, Every: 10 * time.Minute},
 	}
 }
@@ -126,7 +162,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := daemonConfig{
 		Listen: ":8000", StateDir: "./var", LogLevel: "info", LogFormat: "text",
-		Gateway:   edge.Config{}.Defaults(),
+		Gateway: edge.Config{}.Defaults(),
+		Image: imageConfig{
+			Generator: imagegen.Config{Render: imagegen.RenderOptions{}.WithDefaults(), Fallback: true},
+			Backend:   imagegen.BackendConfig{}.WithDefaults(),
+		},
 		Retention: retentionConfig{MaxAge: 90 * 24 * time.Hour, MaxSessions: 10000, Every: time.Hour},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -249,6 +289,12 @@ func TestConfigInvalidField(t *testing.T) {
 		{"[activation.device_keys]\n\"SN-1\" = \"xyz\"", "activation.device_keys", `"SN-1"`},
 		{"[endpoint]\nthreshold = 1.5", "endpoint.threshold", "between 0 and 1"},
 		{"[endpoint]\nsilence = \"-1ms\"", "endpoint.silence", "negative"},
+		{"[image]\nbackend = \"midjourney\"", "image.backend", `"midjourney"`},
+		{"[image]\nbase_url = \"http://x\"", "image.base_url", "image.backend is empty"},
+		{"[image]\nbackend = \"openai\"\nbase_url = \"ftp://x\"", "image", "base"},
+		{"[image]\nprompt_template = \"a sticker\"", "image.prompt_template", "Text"},
+		{"[image]\nwidth = 100", "image.width", "100"},
+		{"[image]\ntimeout = \"-1s\"", "image.timeout", "negative"},
 		{"[retention]\nmax_age = \"-1h\"", "retention.max_age", "negative"},
 		{"[retention]\nmax_sessions = -3", "retention.max_sessions", "negative"},
 		{"[retention]\nevery = \"0s\"", "retention.every", "positive"},

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/imagegen"
 	"github.com/stikadoo/stikadoo-edge/storage"
 )
 
@@ -73,10 +74,11 @@ func run(ctx context.Context, cfg daemonConfig, log *slog.Logger) error {
 
 // daemon is the wired server: store, gateway and settings.
 type daemon struct {
-	cfg   daemonConfig
-	log   *slog.Logger
-	store *storage.Store
-	srv   *edge.Server
+	cfg    daemonConfig
+	log    *slog.Logger
+	store  *storage.Store
+	srv    *edge.Server
+	images *imagegen.Generator
 }
 
 // openDaemon prepares the state directory, opens the store (failing at
@@ -94,14 +96,19 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	gen, err := imagegen.New(cfg.Image.generatorConfig(), log)
+	if err != nil {
+		st.Close()
+		return nil, &edge.ConfigError{Field: "image", Msg: err.Error()}
+	}
 	gw := cfg.Gateway
 	gw.Auth.TokenSecret = secret
-	srv, err := edge.NewServer(gw, edge.Deps{Store: st, Logger: log})
+	srv, err := edge.NewServer(gw, edge.Deps{Store: st, Images: gen, Logger: log})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	return &daemon{cfg: cfg, log: log, store: st, srv: srv}, nil
+	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen}, nil
 }
 
 // listen binds the configured address.
@@ -131,10 +138,13 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
 	if !lan {
 		d.log.Warn("only this machine can connect: no network address is served", "addr", ln.Addr().String())
 	}
-	// The engines are not wired yet: the gateway tells devices so in
-	// readable alerts, and the health report says degraded.
+	// Speech recognition is not wired yet: the gateway tells devices so
+	// in a readable alert, and the health report says degraded.
 	d.log.Warn("speech recognition is not configured: devices that speak are told it is not available")
-	d.log.Warn("sticker generation is not configured: devices that ask for a sticker are told it is not available")
+	d.log.Info("stickers", "images", d.images.Describe())
+	if d.cfg.Image.Backend.Kind == "" {
+		d.log.Warn("no image model is configured: every sticker is the words in a frame, drawn on this machine (set [image] backend)")
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { // ends when gctx is done (after sessions are closed) or serving fails

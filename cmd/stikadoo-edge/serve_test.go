@@ -136,8 +136,8 @@ func TestRunServesAndStops(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("health: HTTP %d, %v", resp.StatusCode, err)
 	}
-	if h.Status != "degraded" || h.STT != "unavailable" || h.Images != "unavailable" || h.Auth != "required" {
-		t.Errorf("health %+v: want degraded with no engines and auth required", h)
+	if h.Status != "degraded" || h.STT != "unavailable" || h.Images != "available" || h.Auth != "required" {
+		t.Errorf("health %+v: want degraded with no speech engine, stickers (drawn on the Pi) available and auth required", h)
 	}
 
 	// The version check records the device and hands out a token signed
@@ -166,7 +166,7 @@ func TestRunServesAndStops(t *testing.T) {
 	if r := lines.find("serving devices"); r == nil || !strings.Contains(r["ota_urls"].(string), "http://"+addr+"/xiaozhi/ota/") {
 		t.Errorf("serving log record %v does not give the OTA URL", r)
 	}
-	for _, msg := range []string{"speech recognition is not configured", "sticker generation is not configured"} {
+	for _, msg := range []string{"speech recognition is not configured", "no image model is configured"} {
 		if lines.findPrefix(msg) == nil {
 			t.Errorf("no warning %q", msg)
 		}
