@@ -45,6 +45,9 @@ commands:
   devices approve ID         let a device that waits for approval in
   devices revoke ID          refuse a device's tokens and block it
   simulate                   talk to a server as a fake device
+  sticker "WORDS" -o OUT.png make one sticker with the configured image model
+  sticker --render IMG -o OUT.png
+                             render a local image for the printer
   version                    print the version
   help                       print this help
 
@@ -118,6 +121,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 	case "simulate":
 		return runSimulate(ctx, rest, stdout, stderr)
+	case "sticker":
+		return cmdSticker(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "stikadoo-edge %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
