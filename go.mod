@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
+	github.com/ggerganov/whisper.cpp/bindings/go v0.0.0-20260804135651-306c88f4d128 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/hraban/opus v0.0.0-20260708213942-bde8e4304501 // indirect
 	github.com/makeworld-the-better-one/dither/v2 v2.4.0 // indirect
