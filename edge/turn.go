@@ -48,7 +48,7 @@ func failNoSpeech(err error) *turnFailure {
 
 func failSTTUnavailable(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeSTTUnavailable, err, "Can't listen yet",
-		"Speech recognition isn't set up on Stikadoo Edge yet. Ask a grown-up to check its setup page.", "sad"}
+		"Speech recognition isn't set up on Stikadoo Edge yet. Ask a grown-up to set it up.", "sad"}
 }
 
 func failSTT(err error) *turnFailure {
@@ -63,7 +63,7 @@ func failRefused(err error) *turnFailure {
 
 func failImageUnavailable(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeImageUnavailable, err, "Can't draw yet",
-		"Sticker drawing isn't set up on Stikadoo Edge yet. Ask a grown-up to check its setup page.", "sad"}
+		"Sticker drawing isn't set up on Stikadoo Edge yet. Ask a grown-up to set it up.", "sad"}
 }
 
 func failImage(err error) *turnFailure {
