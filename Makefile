@@ -30,7 +30,7 @@ RACE := $(if $(filter amd64 arm64,$(shell $(GO) env GOARCH 2>/dev/null)),-race,)
 # Pinned: staticcheck 2026.2.2.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help setup build run test vet fuzz bench lint clean
+.PHONY: help setup build run test vet fuzz bench lint clean load
 
 help: ## list the targets
 	@echo "usage: make TARGET"
@@ -70,6 +70,15 @@ fuzz: setup ## run every Fuzz target in the module for FUZZTIME each
 
 bench: setup ## run every benchmark for BENCHTIME each
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# Simulated devices per dialect in `make load`.
+LOAD ?= 200
+
+load: setup ## measure LOAD simulated devices per dialect against a gateway (LOAD=200)
+	@mkdir -p $(BUILD)
+	@hard=$$(ulimit -Hn); ulimit -n $$hard 2>/dev/null || true; \
+	STIKADOO_LOAD_REPORT=$(CURDIR)/$(BUILD)/load.md $(GO) test -count=1 -v -run '^TestLoad$$' -timeout 10m ./edge -args -load $(LOAD)
+	@echo; cat $(BUILD)/load.md
 
 lint: setup ## gofmt, go vet and staticcheck
 	@out=$$(find . \( -path ./.git -o -path ./.cache -o -path ./build -o -path ./var \) -prune -o -name '*.go' -print | xargs -r gofmt -l); \

@@ -115,8 +115,10 @@ func (ss *session) run(conn *websocket.Conn) {
 	})
 	ss.wg.Add(1)
 	go ss.writer() // ends when ss.ctx is cancelled
+	// The session is first recorded at hello (or at its end, if it never
+	// says hello): a store write here would delay every hello by a disk
+	// flush, and devices connect in bursts after a power cut.
 	ss.log.Info("session open", "remote", ss.remote)
-	ss.persist()
 
 	err := ss.readLoop()
 	ss.endFromReadError(err)
