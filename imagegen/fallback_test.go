@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"image"
-	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
-	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/sfnt"
+	"golang.org/x/image/math/fixed"
 )
 
 // frameGeometry draws just the frame of a w x h fallback sticker and
@@ -145,6 +146,7 @@ func TestFallbackText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts := &typesetter{font: fnt}
 	long := strings.Repeat("word ", 30)
 	tests := []struct {
 		name, in, want string
@@ -161,7 +163,7 @@ func TestFallbackText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := fallbackText(tt.in, fnt)
+			got := fallbackText(tt.in, ts)
 			if got != tt.want {
 				t.Errorf("fallbackText(%q) = %q, want %q", tt.in, got, tt.want)
 			}
@@ -172,73 +174,130 @@ func TestFallbackText(t *testing.T) {
 	}
 }
 
-func TestTrueTypeReader(t *testing.T) {
+func TestTypesetter(t *testing.T) {
 	fnt, err := goBold()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fnt.unitsPerEm != 2048 || fnt.ascent <= 0 || fnt.descent <= 0 {
-		t.Errorf("units per em %d, ascent %d, descent %d", fnt.unitsPerEm, fnt.ascent, fnt.descent)
-	}
+	ts := &typesetter{font: fnt}
 	for r := rune(0x21); r < 0x7f; r++ {
-		g := fnt.glyphIndex(r)
-		if g == 0 {
+		if ts.glyph(r) == 0 {
 			t.Fatalf("no glyph for %q", r)
-		}
-		c, err := fnt.contours(g, 0)
-		if err != nil || len(c) == 0 {
-			t.Fatalf("glyph for %q: %d contours, %v", r, len(c), err)
 		}
 	}
 	for _, r := range "éñÜЖΩ…" { // composites and other scripts of Go Bold
-		g := fnt.glyphIndex(r)
-		if c, err := fnt.contours(g, 0); g == 0 || err != nil || len(c) == 0 {
-			t.Errorf("glyph for %q: index %d, %d contours, %v", r, g, len(c), err)
+		if ts.glyph(r) == 0 {
+			t.Errorf("no glyph for %q", r)
 		}
 	}
 	for _, r := range "你龍🐉\U0010ffff" {
-		if g := fnt.glyphIndex(r); g != 0 {
+		if g := ts.glyph(r); g != 0 {
 			t.Errorf("glyph %d for %q, which Go Bold lacks", g, r)
 		}
 	}
-	if c, err := fnt.contours(fnt.glyphIndex(' '), 0); err != nil || len(c) != 0 {
-		t.Errorf("space has %d contours, %v", len(c), err)
+
+	face := ts.face(48)
+	if face.ascent <= 0 || face.lineHeight <= face.ascent || face.lineHeight > fixed.I(64) {
+		t.Errorf("at 48 pixels: ascent %v, line height %v", face.ascent, face.lineHeight)
 	}
-	if w, i := fnt.advance(fnt.glyphIndex('W')), fnt.advance(fnt.glyphIndex('i')); w <= i || i <= 0 {
-		t.Errorf("advance of W %d, of i %d", w, i)
+	if w, i := face.measure("W"), face.measure("i"); w <= i || i <= 0 {
+		t.Errorf("advance of W %v, of i %v", w, i)
 	}
-	if _, err := fnt.contours(fnt.numGlyphs, 0); err == nil {
-		t.Errorf("glyph past the end: no error")
+	if got, want := face.measure("Wi"), face.measure("W")+face.measure("i"); got != want {
+		t.Errorf("measure(Wi) = %v, want %v", got, want)
+	}
+	if big, small := ts.face(96).measure("dragon"), face.measure("dragon"); big < 2*small-fixed.I(1) || big > 2*small+fixed.I(1) {
+		t.Errorf("dragon is %v wide at 96 pixels and %v at 48; want twice as wide", big, small)
+	}
+
+	// A glyph is drawn about the pen: its ink lies above the baseline and
+	// right of the pen, within the advance.
+	for _, tt := range []struct {
+		name string
+		r    rune
+	}{{"letter", 'H'}, {"composite", 'é'}, {"Cyrillic", 'Ж'}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ink := image.NewAlpha(image.Rect(0, 0, 96, 96))
+			pen := fixed.P(20, 70)
+			g := ts.glyph(tt.r)
+			face.drawGlyph(ink, g, pen)
+			got := inkBounds(ink)
+			want := image.Rect(20, 70-48, 20+face.advance(g).Ceil(), 70+1)
+			if got.Empty() || !got.In(want) {
+				t.Errorf("ink of %q at %v, want inside %v", tt.r, got, want)
+			}
+		})
+	}
+	ink := image.NewAlpha(image.Rect(0, 0, 96, 96))
+	face.drawGlyph(ink, ts.glyph(' '), fixed.P(20, 70))
+	if got := inkBounds(ink); !got.Empty() {
+		t.Errorf("a space left ink at %v", got)
+	}
+	if ts.err != nil {
+		t.Fatalf("typesetter error: %v", ts.err)
+	}
+
+	// A glyph the font does not have is an error, not a panic.
+	face.drawGlyph(ink, sfnt.GlyphIndex(fnt.NumGlyphs()), fixed.P(20, 70))
+	if ts.err == nil {
+		t.Error("drawing a glyph past the end: no error")
 	}
 }
 
-func TestTrueTypeReaderMalformed(t *testing.T) {
-	// Truncated or damaged font data gives errors or odd shapes, never a
-	// panic.
-	for _, n := range []int{0, 11, 12, 100, 400, len(gobold.TTF) / 2, len(gobold.TTF) - 1} {
-		if f, err := parseTrueType(gobold.TTF[:n]); err == nil {
-			drawAll(f)
+// inkBounds is the smallest rectangle holding every dot of ink at least
+// half covered.
+func inkBounds(ink *image.Alpha) image.Rectangle {
+	var r image.Rectangle
+	b := ink.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if ink.AlphaAt(x, y).A >= 0x80 {
+				r = r.Union(image.Rect(x, y, x+1, y+1))
+			}
 		}
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 50 {
-		data := bytes.Clone(gobold.TTF)
-		for range 200 {
-			data[rng.IntN(len(data))] = byte(rng.UintN(256))
-		}
-		if f, err := parseTrueType(data); err == nil {
-			drawAll(f)
-		}
-	}
+	return r
 }
 
-func drawAll(f *ttFont) {
-	ink := image.NewAlpha(image.Rect(0, 0, 64, 64))
-	face := textFace{f, 24}
-	for _, r := range "Aé,Жx" {
-		_ = face.drawGlyph(ink, f.glyphIndex(r), 10<<6, 40<<6)
+func TestFallbackConcurrent(t *testing.T) {
+	// Each Fallback call has its own font buffer: calls at once give the
+	// same stickers as calls one by one (run with -race).
+	texts := []string{"a dragon eating ice cream", longText, "Ünïcödé café Привет", "", strings.Repeat("abcdefghij", 6), "up"}
+	want := make([][]byte, len(texts))
+	for i, text := range texts {
+		r, err := Fallback(text, RenderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = r.PNG
 	}
-	face.measure("hello")
+	const workers = 8
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		// Ends after drawing every text once.
+		go func() {
+			defer wg.Done()
+			for j := range texts {
+				i := (w + j) % len(texts)
+				r, err := Fallback(texts[i], RenderOptions{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(r.PNG, want[i]) {
+					errs <- fmt.Errorf("worker %d: sticker for %q differs from the one drawn alone", w, texts[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
 
 func BenchmarkFallback(b *testing.B) {
