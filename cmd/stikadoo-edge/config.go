@@ -49,6 +49,8 @@ const (
 	envActivationSecretFile = "STIKADOO_ACTIVATION_SECRET_FILE"
 	envImageAPIKey          = "STIKADOO_IMAGE_API_KEY"
 	envImageAPIKeyFile      = "STIKADOO_IMAGE_API_KEY_FILE"
+	envSTTAPIKey            = "STIKADOO_STT_API_KEY"
+	envSTTAPIKeyFile        = "STIKADOO_STT_API_KEY_FILE"
 	// envStateDirectory is set by systemd's StateDirectory= (a
 	// colon-separated list; the first entry is used).
 	envStateDirectory = "STATE_DIRECTORY"
@@ -63,6 +65,7 @@ type daemonConfig struct {
 	LogLevel  string // debug, info, warn or error
 	LogFormat string // text or json
 	Gateway   edge.Config
+	STT       sttConfig
 	Image     imageConfig
 	Retention retentionConfig
 }
@@ -99,6 +102,7 @@ type fileConfig struct {
 	Auth       authFile       `toml:"auth"`
 	Activation activationFile `toml:"activation"`
 	Endpoint   endpointFile   `toml:"endpoint"`
+	STT        sttFile        `toml:"stt"`
 	Image      imageFile      `toml:"image"`
 	Retention  retentionFile  `toml:"retention"`
 }
@@ -327,6 +331,13 @@ func (f *fileConfig) applyEnv(getenv func(string) string) error {
 	if ok {
 		f.Image.APIKey = key
 	}
+	key, ok, err = envSecret(getenv, envSTTAPIKey, envSTTAPIKeyFile)
+	if err != nil {
+		return err
+	}
+	if ok {
+		f.STT.RemoteAPIKey = key
+	}
 	return nil
 }
 
@@ -421,6 +432,7 @@ func (f fileConfig) resolve(getenv func(string) string) daemonConfig {
 				MinSpeech: time.Duration(e.MinSpeech),
 			},
 		}.Defaults(),
+		STT:       f.STT.resolve(),
 		Image:     f.Image.resolve(),
 		Retention: retentionConfig{MaxAge: defaultMaxAge, MaxSessions: defaultMaxSessions, Every: defaultRetentionRun},
 	}
@@ -569,6 +581,9 @@ func (c daemonConfig) validate() error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
+	if err := c.STT.validate(); err != nil {
+		return err
+	}
 	if err := c.Image.validate(); err != nil {
 		return err
 	}
@@ -649,6 +664,7 @@ func (c daemonConfig) toFile(mask bool) fileConfig {
 			Threshold: g.Endpoint.Threshold, Silence: duration(g.Endpoint.Silence),
 			MinSpeech: duration(g.Endpoint.MinSpeech),
 		},
+		STT:       c.STT.toFile(sec),
 		Image:     c.Image.toFile(sec),
 		Retention: retentionFile{MaxAge: &maxAge, MaxSessions: &maxSess, Every: &every},
 	}

@@ -17,6 +17,9 @@ import (
 
 	"github.com/stikadoo/stikadoo-edge/edge"
 	"github.com/stikadoo/stikadoo-edge/imagegen"
+	"github.com/stikadoo/stikadoo-edge/stt/models"
+	"github.com/stikadoo/stikadoo-edge/stt/remote"
+	"github.com/stikadoo/stikadoo-edge/stt/whispercpp"
 )
 
 // noEnv is an environment with nothing set.
@@ -82,6 +85,23 @@ threshold = 0.05
 silence = "600ms"
 min_speech = "150ms"
 
+[stt]
+engine = "remote"
+model = "base.en"
+threads = 2
+language = "en"
+initial_prompt = "dragon, unicorn"
+temperature = 0.25
+temperature_inc = 0.5
+audio_ctx = "full"
+vad_model = "/srv/models/ggml-silero-v6.2.0.bin"
+queue_depth = 4
+remote_url = "http://192.168.1.31:8000"
+remote_model = "Systran/faster-whisper-small"
+remote_api_key = "stt-key"
+remote_timeout = "20s"
+model_base_url = "http://192.168.1.2/models"
+
 [image]
 backend = "sdapi"
 base_url = "http://192.168.1.30:7860"
@@ -128,6 +148,19 @@ func fullConfigWant(file string) daemonConfig {
 			},
 			Endpoint: edge.EndpointConfig{Threshold: 0.05, Silence: 600 * time.Millisecond, MinSpeech: 150 * time.Millisecond},
 		},
+		STT: sttConfig{
+			Engine: "remote",
+			Whisper: whispercpp.Config{
+				ModelPath: "base.en", Threads: 2, Language: "en", InitialPrompt: "dragon, unicorn",
+				Temperature: 0.25, TemperatureInc: 0.5, AudioCtx: "full",
+				VADModelPath: "/srv/models/ggml-silero-v6.2.0.bin", QueueDepth: 4,
+			},
+			Remote: remote.Config{
+				BaseURL: "http://192.168.1.31:8000", Model: "Systran/faster-whisper-small", APIKey: "stt-key",
+				Language: "en", Prompt: "dragon, unicorn", Timeout: 20 * time.Second,
+			},
+			ModelBaseURL: "http://192.168.1.2/models",
+		},
 		Image: imageConfig{
 			Generator: imagegen.Config{
 				Prompt:        imagegen.PromptConfig{Template: "A sticker of {{.Text}}, bold outlines", Negative: "photo"},
@@ -163,6 +196,12 @@ func TestLoadConfigDefaults(t *testing.T) {
 	want := daemonConfig{
 		Listen: ":8000", StateDir: "./var", LogLevel: "info", LogFormat: "text",
 		Gateway: edge.Config{}.Defaults(),
+		STT: sttConfig{
+			Engine:       "auto",
+			Whisper:      whispercpp.Config{Language: "auto", AudioCtx: "auto", TemperatureInc: 0.2, QueueDepth: 8},
+			Remote:       remote.Config{Language: "auto", Timeout: time.Minute},
+			ModelBaseURL: models.DefaultBaseURL,
+		},
 		Image: imageConfig{
 			Generator: imagegen.Config{Render: imagegen.RenderOptions{}.WithDefaults(), Fallback: true},
 			Backend:   imagegen.BackendConfig{}.WithDefaults(),
@@ -295,6 +334,12 @@ func TestConfigInvalidField(t *testing.T) {
 		{"[image]\nprompt_template = \"a sticker\"", "image.prompt_template", "Text"},
 		{"[image]\nwidth = 100", "image.width", "100"},
 		{"[image]\ntimeout = \"-1s\"", "image.timeout", "negative"},
+		{"[stt]\nengine = \"vosk\"", "stt.engine", `"vosk"`},
+		{"[stt]\nengine = \"whispercpp\"", "stt.model", "needs a model"},
+		{"[stt]\nengine = \"remote\"", "stt.remote_url", "needs the server"},
+		{"[stt]\naudio_ctx = \"half\"", "stt.audio_ctx", `"half"`},
+		{"[stt]\ntemperature = 2.0", "stt.temperature", "between 0 and 1"},
+		{"[stt]\nthreads = -1", "stt.threads", "0"},
 		{"[retention]\nmax_age = \"-1h\"", "retention.max_age", "negative"},
 		{"[retention]\nmax_sessions = -3", "retention.max_sessions", "negative"},
 		{"[retention]\nevery = \"0s\"", "retention.every", "positive"},

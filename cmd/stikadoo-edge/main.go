@@ -45,6 +45,10 @@ commands:
   devices approve ID         let a device that waits for approval in
   devices revoke ID          refuse a device's tokens and block it
   simulate                   talk to a server as a fake device
+  model list                 list the speech models and which are downloaded
+  model download NAME        download a speech model into the state directory
+  model verify FILE          check a model file against the catalogue
+  transcribe FILE.wav        transcribe a recording with the configured engine
   sticker "WORDS" -o OUT.png make one sticker with the configured image model
   sticker --render IMG -o OUT.png
                              render a local image for the printer
@@ -123,6 +127,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runSimulate(ctx, rest, stdout, stderr)
 	case "sticker":
 		return cmdSticker(ctx, rest, stdout, stderr)
+	case "model":
+		return cmdModel(ctx, rest, stdout, stderr)
+	case "transcribe":
+		return cmdTranscribe(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "stikadoo-edge %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil

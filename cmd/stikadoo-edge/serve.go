@@ -79,6 +79,9 @@ type daemon struct {
 	store  *storage.Store
 	srv    *edge.Server
 	images *imagegen.Generator
+	// closeSTT frees the speech engine; noSTT says why there is none.
+	closeSTT func()
+	noSTT    string
 }
 
 // openDaemon prepares the state directory, opens the store (failing at
@@ -101,14 +104,24 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 		st.Close()
 		return nil, &edge.ConfigError{Field: "image", Msg: err.Error()}
 	}
+	tr, closeSTT, noSTT, err := openTranscriber(cfg.STT, cfg.StateDir, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	gw := cfg.Gateway
 	gw.Auth.TokenSecret = secret
-	srv, err := edge.NewServer(gw, edge.Deps{Store: st, Images: gen, Logger: log})
+	deps := edge.Deps{Store: st, Images: gen, Logger: log}
+	if tr != nil {
+		deps.Transcriber = tr
+	}
+	srv, err := edge.NewServer(gw, deps)
 	if err != nil {
+		closeSTT()
 		st.Close()
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen}, nil
+	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen, closeSTT: closeSTT, noSTT: noSTT}, nil
 }
 
 // listen binds the configured address.
@@ -123,6 +136,7 @@ func (d *daemon) listen() (net.Listener, error) {
 // close closes the store, logging a failure (there is no one else to
 // tell).
 func (d *daemon) close() {
+	d.closeSTT()
 	if err := d.store.Close(); err != nil {
 		d.log.Error("close store", "err", err)
 	}
@@ -138,9 +152,11 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
 	if !lan {
 		d.log.Warn("only this machine can connect: no network address is served", "addr", ln.Addr().String())
 	}
-	// Speech recognition is not wired yet: the gateway tells devices so
-	// in a readable alert, and the health report says degraded.
-	d.log.Warn("speech recognition is not configured: devices that speak are told it is not available")
+	if d.noSTT != "" {
+		// The gateway tells devices in a readable alert, and the health
+		// report says degraded.
+		d.log.Warn("speech recognition is not configured: devices that speak are told it is not available", "why", d.noSTT)
+	}
 	d.log.Info("stickers", "images", d.images.Describe())
 	if d.cfg.Image.Backend.Kind == "" {
 		d.log.Warn("no image model is configured: every sticker is the words in a frame, drawn on this machine (set [image] backend)")
