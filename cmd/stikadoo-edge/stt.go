@@ -136,8 +136,8 @@ func (c sttConfig) validate() error {
 		return &edge.ConfigError{Field: "stt.audio_ctx", Msg: fmt.Sprintf("%q is not \"auto\" or \"full\"", w.AudioCtx)}
 	case w.Temperature < 0 || w.Temperature > 1:
 		return &edge.ConfigError{Field: "stt.temperature", Msg: "must be between 0 and 1"}
-	case w.TemperatureInc < 0 || w.TemperatureInc > 1:
-		return &edge.ConfigError{Field: "stt.temperature_inc", Msg: "must be between 0 and 1"}
+	case w.TemperatureInc > 1:
+		return &edge.ConfigError{Field: "stt.temperature_inc", Msg: "must be at most 1 (negative: never retry at a higher temperature)"}
 	case w.QueueDepth < 0:
 		return &edge.ConfigError{Field: "stt.queue_depth", Msg: "must not be negative"}
 	case c.Remote.Timeout < 0:
