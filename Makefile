@@ -10,11 +10,47 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
 # Opus decoding is cgo; nolibopusfile drops the libopusfile dependency.
-# Set in GOFLAGS so that plain go commands (go test ./..., go vet) agree
-# with the Makefile; flags already in GOFLAGS are kept.
-TAGS := nolibopusfile
+# whisper.cpp (stt/whispercpp) is cgo behind the whispercpp tag, against
+# the static libraries below; WHISPER=0 builds and tests without it (the
+# package's stub). Set in GOFLAGS so that plain go commands (go test
+# ./..., go vet) agree with the Makefile; flags already in GOFLAGS are kept.
+WHISPER ?= 1
+comma := ,
+TAGS := nolibopusfile$(if $(filter 1,$(WHISPER)),$(comma)whispercpp)
 export GOFLAGS := -tags=$(TAGS) $(filter-out -tags=%,$(GOFLAGS))
 export CGO_ENABLED := 1
+
+# whisper.cpp 1.9.1, built once by scripts/whisper.sh from pinned,
+# hash-checked sources into .cache/whisper/1.9.1-ARCH/{include,lib} as
+# static libraries; WHISPER_SRC=DIR builds from a local whisper.cpp
+# checkout instead (into .cache/whisper/local-ARCH). Go finds them through
+# CGO_CFLAGS and CGO_LDFLAGS, and the Go bindings name the libraries
+# (-lwhisper -lggml -lggml-base -lggml-cpu -lm -lstdc++); whisper.cpp's
+# pkg-config file is not used: it names /usr/local and leaves out
+# libggml-cpu, which a static link needs. WHISPER_LIBDIR is a folder whose
+# name follows the libraries' contents: Go's build cache keys on the cgo
+# flags, not on the library files, so a rebuilt library changes the flags
+# and is linked again without `go build -a`.
+WHISPER_SRC ?=
+export WHISPER_SRC
+whisper_prefix = $(shell WHISPER_SRC='$(WHISPER_SRC)' scripts/whisper.sh prefix $(1))
+whisper_libdir = $(shell WHISPER_SRC='$(WHISPER_SRC)' scripts/whisper.sh libdir $(1))
+WHISPER_PREFIX := $(call whisper_prefix)
+WHISPER_LIBDIR = $(call whisper_libdir)
+# Go's defaults for CGO_CFLAGS and CGO_LDFLAGS, or the caller's flags
+# (less ours, which a sub-make inherits).
+CGO_CFLAGS_BASE := $(or $(filter-out -I$(WHISPER_PREFIX)/include,$(CGO_CFLAGS)),-O2 -g)
+CGO_LDFLAGS_BASE := $(or $(filter-out -L$(WHISPER_PREFIX)/%,$(CGO_LDFLAGS)),-O2 -g)
+ifeq ($(WHISPER),1)
+# Recursive: expanded for each command, after the whisper target built the
+# libraries.
+export CGO_CFLAGS = -I$(WHISPER_PREFIX)/include $(CGO_CFLAGS_BASE)
+export CGO_LDFLAGS = -L$(WHISPER_LIBDIR) $(CGO_LDFLAGS_BASE)
+# The Go targets build whisper.cpp first (a no-op once built).
+GO_SETUP := setup whisper
+else
+GO_SETUP := setup
+endif
 
 BUILD := build
 BIN := $(BUILD)/stikadoo-edge
@@ -30,14 +66,15 @@ RACE := $(if $(filter amd64 arm64,$(shell $(GO) env GOARCH 2>/dev/null)),-race,)
 # Pinned: staticcheck 2026.2.2.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help setup build run test vet fuzz bench lint clean load
+.PHONY: help setup whisper whisper-env build run test vet fuzz bench lint clean load
+.PHONY: setup-arm64 setup-armhf whisper-arm64 whisper-armhf build-arm64 build-armhf test-cross test-cross-arm64 test-cross-armhf
 
 help: ## list the targets
 	@echo "usage: make TARGET"
 	@echo
-	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z0-9-]*:.*## / { printf "  %-11s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
-	@echo "variables: FUZZTIME=$(FUZZTIME) BENCHTIME=$(BENCHTIME)"
+	@echo "variables: FUZZTIME=$(FUZZTIME) BENCHTIME=$(BENCHTIME) WHISPER=$(WHISPER) WHISPER_SRC=$(WHISPER_SRC)"
 
 setup: $(BUILD)/.setup ## check Go, install missing Debian packages (once)
 
@@ -46,20 +83,27 @@ $(BUILD)/.setup: scripts/setup.sh go.mod
 	@mkdir -p $(BUILD)
 	@touch $@
 
-build: setup ## build ./build/stikadoo-edge
+whisper: setup ## build whisper.cpp into .cache/whisper (once; WHISPER_SRC=DIR: from a local checkout)
+	@scripts/whisper.sh build
+
+# For plain go commands in a shell: eval "$(make -s whisper-env)".
+whisper-env: whisper ## print GOFLAGS, CGO_CFLAGS and CGO_LDFLAGS as shell exports, for plain go commands
+	@echo "export GOFLAGS='$(GOFLAGS)' CGO_CFLAGS='$(CGO_CFLAGS)' CGO_LDFLAGS='$(CGO_LDFLAGS)'"
+
+build: $(GO_SETUP) ## build ./build/stikadoo-edge
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stikadoo-edge
 
 run: build ## build and serve on :8000 with state in ./var (config: ./var/stikadoo-edge.toml if present)
 	./$(BIN) serve --state-dir ./var $(if $(wildcard var/stikadoo-edge.toml),--config ./var/stikadoo-edge.toml)
 
-vet: setup ## go vet
+vet: $(GO_SETUP) ## go vet
 	$(GO) vet ./...
 
 test: vet ## vet, run every test (with -race where supported), then short fuzz runs
 	$(GO) test -count=1 $(RACE) ./...
 	@$(MAKE) fuzz
 
-fuzz: setup ## run every Fuzz target in the module for FUZZTIME each
+fuzz: $(GO_SETUP) ## run every Fuzz target in the module for FUZZTIME each
 	@pkgs=$$(grep -rl --include='*_test.go' -E '^func Fuzz[A-Z0-9_]' . | xargs -r -n1 dirname | sort -u); \
 	for dir in $$pkgs; do \
 		for f in $$($(GO) test -list '^Fuzz' "$$dir" | grep '^Fuzz' || true); do \
@@ -68,23 +112,68 @@ fuzz: setup ## run every Fuzz target in the module for FUZZTIME each
 		done; \
 	done
 
-bench: setup ## run every benchmark for BENCHTIME each
+bench: $(GO_SETUP) ## run every benchmark for BENCHTIME each
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 # Simulated devices per dialect in `make load`.
 LOAD ?= 200
 
-load: setup ## measure LOAD simulated devices per dialect against a gateway (LOAD=200)
+load: $(GO_SETUP) ## measure LOAD simulated devices per dialect against a gateway (LOAD=200)
 	@mkdir -p $(BUILD)
 	@hard=$$(ulimit -Hn); ulimit -n $$hard 2>/dev/null || true; \
 	STIKADOO_LOAD_REPORT=$(CURDIR)/$(BUILD)/load.md $(GO) test -count=1 -v -run '^TestLoad$$' -timeout 10m ./edge -args -load $(LOAD)
 	@echo; cat $(BUILD)/load.md
 
-lint: setup ## gofmt, go vet and staticcheck
+lint: $(GO_SETUP) ## gofmt, go vet and staticcheck
 	@out=$$(find . \( -path ./.git -o -path ./.cache -o -path ./build -o -path ./var \) -prune -o -name '*.go' -print | xargs -r gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting (gofmt -w):"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-clean: ## remove ./build (leaves ./var, the local record, alone)
+clean: ## remove ./build (leaves ./var, the local record, and .cache, the built whisper.cpp, alone)
 	rm -rf $(BUILD)
+
+# Cross-compiling for the Raspberry Pi with Debian's cross toolchains:
+# arm64 for 64-bit Raspberry Pi OS (Pi 3, 4, 5), armhf for 32-bit (ARMv7
+# with NEON and VFPv4: Pi 2, 3, 4). `scripts/setup.sh TARGET` installs the
+# toolchain, the target's libopus (Debian multiarch) and qemu-user;
+# whisper.cpp is built for the target beside the native one.
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+TRIPLE_arm64 := aarch64-linux-gnu
+TRIPLE_armhf := arm-linux-gnueabihf
+GOARCH_arm64 := GOARCH=arm64
+GOARCH_armhf := GOARCH=arm GOARM=7
+QEMU_arm64 := qemu-aarch64
+QEMU_armhf := qemu-arm
+# The go environment for TARGET ($(1)): its architecture, compilers,
+# libopus and whisper.cpp.
+cross_env = GOOS=linux $(GOARCH_$(1)) \
+	$(if $(filter $(1),$(HOST_ARCH)),,CC=$(TRIPLE_$(1))-gcc CXX=$(TRIPLE_$(1))-g++ PKG_CONFIG_LIBDIR=/usr/lib/$(TRIPLE_$(1))/pkgconfig:/usr/share/pkgconfig) \
+	CGO_CFLAGS='-I$(call whisper_prefix,$(1))/include $(CGO_CFLAGS_BASE)' \
+	CGO_LDFLAGS='-L$(call whisper_libdir,$(1)) $(CGO_LDFLAGS_BASE)'
+# Runs a TARGET ($(1)) program on this machine: qemu-user (no binfmt
+# needed), or nothing on the target itself. The program loads the target's
+# multiarch C library and libopus from /lib/TRIPLE and /usr/lib/TRIPLE;
+# not the cross toolchain's copy in /usr/TRIPLE (-L /usr/TRIPLE), whose
+# Debian revision can differ from the multiarch libc6 that libopus pulls
+# in, and a loader of one with the C library of the other hangs.
+cross_exec = $(if $(filter $(1),$(HOST_ARCH)),,$(QEMU_$(1)) -L /)
+
+build-arm64: ## build ./build/stikadoo-edge-linux-arm64 for 64-bit Raspberry Pi OS
+build-armhf: ## build ./build/stikadoo-edge-linux-armhf for 32-bit Raspberry Pi OS
+setup-arm64 setup-armhf: setup-%: setup
+	@scripts/setup.sh $*
+
+# A prerequisite, not a line of the recipe below: make expands a recipe
+# (here, the library folder's name) before running its first line.
+whisper-arm64 whisper-armhf: whisper-%: setup-%
+	@scripts/whisper.sh build $*
+
+build-arm64 build-armhf: build-%: whisper-%
+	env $(call cross_env,$*) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/stikadoo-edge-linux-$* ./cmd/stikadoo-edge
+
+test-cross: test-cross-arm64 test-cross-armhf ## cross-build for the Pi, then run the binaries and the whisper.cpp tests under qemu-user
+
+test-cross-arm64 test-cross-armhf: test-cross-%: build-%
+	$(call cross_exec,$*) $(BUILD)/stikadoo-edge-linux-$* version
+	env $(call cross_env,$*) $(GO) test -count=1 $(if $(call cross_exec,$*),-exec '$(call cross_exec,$*)') ./stt/whispercpp/

@@ -195,6 +195,7 @@ func TestBackendConfigMasksKey(t *testing.T) {
 		"%v":        fmt.Sprintf("%v", cfg),
 		"%+v":       fmt.Sprintf("%+v", cfg),
 		"%#v":       fmt.Sprintf("%#v", cfg),
+		//lint:ignore S1025 the %s verb is what this case checks
 		"%s":        fmt.Sprintf("%s", cfg),
 		"nested %v": fmt.Sprintf("%+v", wrapper{&cfg}),
 		"slog":      logs.String(),

@@ -3,9 +3,9 @@
 // (github.com/ggerganov/whisper.cpp/bindings/go).
 //
 // The engine is built only with the build tag whispercpp, against the
-// static libraries that `make` builds into .cache/whisper (see
-// scripts/whisper.sh, which also sets CGO_CFLAGS and CGO_LDFLAGS for the
-// Makefile's go commands). Without the tag the package keeps the same API
+// static libraries that `make` builds into .cache/whisper with
+// scripts/whisper.sh; the Makefile hands their folders to cgo in
+// CGO_CFLAGS and CGO_LDFLAGS. Without the tag the package keeps the same API
 // in a stub: Version reports "" and everything that would need whisper.cpp
 // returns an error wrapping ErrUnsupported, so the pure-Go packages build
 // and test without a C++ toolchain.
