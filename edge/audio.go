@@ -23,12 +23,16 @@ func (ss *session) beginListening(mode string) {
 	ss.utt = ss.utt[:0]
 	ss.uttCut = false
 	ss.heard = false
+	ss.vadWarned = false
 	if mode != proto.ModeManual {
 		if ss.ep == nil {
 			e := ss.srv.cfg.Endpoint
-			ss.ep = stt.NewEndpointer(stt.EndpointConfig{
-				Threshold: e.Threshold, Silence: e.Silence, MinSpeech: e.MinSpeech,
-			})
+			cfg := stt.EndpointConfig{Threshold: e.Threshold, Silence: e.Silence, MinSpeech: e.MinSpeech}
+			if find := ss.srv.deps.SpeechFinder; find != nil {
+				ss.ep = stt.NewVADEndpointer(find, cfg)
+			} else {
+				ss.ep = stt.NewEndpointer(cfg)
+			}
 		}
 		ss.ep.Reset()
 	}
@@ -60,6 +64,14 @@ func (ss *session) onOpus(pkt []byte) error {
 	return nil
 }
 
+// endpointer finds the end of speech: stt.Endpointer (energy) or
+// stt.VADEndpointer (a voice activity model).
+type endpointer interface {
+	Feed(samples []float32) stt.Event
+	Speaking() bool
+	Reset()
+}
+
 // onAudio adds decoded 16 kHz samples to the utterance and, in auto and
 // realtime modes, end-points it.
 func (ss *session) onAudio(samples []float32) {
@@ -69,6 +81,10 @@ func (ss *session) onAudio(samples []float32) {
 	ss.utt = append(ss.utt, samples...)
 	if ss.mode != proto.ModeManual {
 		ev := ss.ep.Feed(samples)
+		if v, ok := ss.ep.(*stt.VADEndpointer); ok && v.FinderErr() != nil && !ss.vadWarned {
+			ss.vadWarned = true
+			ss.log.Warn("voice activity model failed: the energy detector ends this utterance", "err", v.FinderErr())
+		}
 		switch ev {
 		case stt.EventSpeechStart:
 			ss.heard = true
@@ -81,6 +97,11 @@ func (ss *session) onAudio(samples []float32) {
 			// Keep only a short pre-roll of silence: memory stays bounded
 			// however long a device streams quiet audio.
 			keep := preRollSamples + int(ss.srv.cfg.Endpoint.MinSpeech.Seconds()*stt.SampleRate)
+			if ss.srv.deps.SpeechFinder != nil {
+				// The model hears speech up to a look (300 ms) late, and
+				// finds its start further back than the energy does.
+				keep += stt.SampleRate
+			}
 			if len(ss.utt) > 2*keep {
 				n := copy(ss.utt, ss.utt[len(ss.utt)-keep:])
 				ss.utt = ss.utt[:n]

@@ -16,14 +16,18 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/stikadoo/stikadoo-edge/edge/proto"
+	"github.com/stikadoo/stikadoo-edge/stt"
 )
 
 // Deps are the engines and the store the gateway uses.
 type Deps struct {
 	Transcriber Transcriber    // nil: speech recognition is not set up
 	Images      ImageGenerator // nil: sticker generation is not set up
-	Store       Store          // required
-	Logger      *slog.Logger   // nil: slog.Default()
+	// SpeechFinder, if set, is a voice activity model that finds the end
+	// of speech in auto and realtime modes; nil: the energy detector.
+	SpeechFinder stt.SpeechFinder
+	Store        Store        // required
+	Logger       *slog.Logger // nil: slog.Default()
 }
 
 // Server is the device gateway. Create it with NewServer, serve it with

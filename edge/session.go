@@ -63,7 +63,8 @@ type session struct {
 	listening  bool
 	mode       string
 	dec        *stt.OpusDecoder
-	ep         *stt.Endpointer
+	ep         endpointer
+	vadWarned  bool // the voice activity model's failure was logged (once per utterance)
 	pcm        []int16
 	frame      []float32
 	utt        []float32

@@ -4,6 +4,7 @@ package edge_test
 
 import (
 	"os"
+	"sync/atomic"
 	"testing"
 	"unicode/utf8"
 
@@ -23,15 +24,32 @@ import (
 func TestWhisperThroughTheGateway(t *testing.T) {
 	model := whispertest.ModelFile(t, whispertest.ModelOptions{TextCtx: 128})
 	cfg := whispercpp.Config{ModelPath: model, Threads: 1, TemperatureInc: -1}
-	if vad := whispertest.Shared("models/ggml-silero-v6.2.0.bin"); vad != "" {
-		cfg.VADModelPath = vad
+	if cfg.VADModelPath = whispertest.Shared("models/ggml-silero-v6.2.0.bin"); cfg.VADModelPath == "" {
+		t.Fatal("models/ggml-silero-v6.2.0.bin of the shared test data not found")
 	}
 	eng, err := whispercpp.New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	ts := startServer(t, edge.Config{}, edge.Deps{Transcriber: eng, Images: &edgetest.ImageGenerator{}})
+	// The Silero model also ends the upstream firmware's auto-mode
+	// utterances; count its looks.
+	vad, err := whispercpp.NewVAD(cfg.VADModelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vad.Close() })
+	var looks atomic.Int64
+	find := func(s []float32) ([]stt.Segment, error) {
+		looks.Add(1)
+		segs, err := vad.Segments(s)
+		out := make([]stt.Segment, len(segs))
+		for i, g := range segs {
+			out[i] = stt.Segment{Start: g.Start, End: g.End}
+		}
+		return out, err
+	}
+	ts := startServer(t, edge.Config{}, edge.Deps{Transcriber: eng, Images: &edgetest.ImageGenerator{}, SpeechFinder: find})
 
 	// Real speech, so that the VAD hears it: the first 3 s of jfk.wav.
 	wav := whispertest.Shared("audio/jfk.wav")
@@ -52,9 +70,17 @@ func TestWhisperThroughTheGateway(t *testing.T) {
 	for _, dialect := range []string{proto.DialectStikadoo, proto.DialectOpusV1} {
 		t.Run(dialect, func(t *testing.T) {
 			dev := connect(t, ts, &edgetest.Device{Dialect: dialect})
+			before := looks.Load()
 			res, err := dev.RunTurn(turnCtx(t), speech)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Push to talk needs no end-pointer; the upstream firmware's
+			// auto mode is ended by the voice activity model.
+			if n := looks.Load() - before; dialect == proto.DialectStikadoo && n != 0 {
+				t.Errorf("the end-pointer looked %d times at a push-to-talk utterance", n)
+			} else if dialect != proto.DialectStikadoo && n < 5 {
+				t.Errorf("the voice activity model looked %d times at a 3 s auto-mode utterance, want one per 300 ms", n)
 			}
 			_, turns := waitTurns(t, ts, dev.SessionID(), 1)
 			tr := turns[0]

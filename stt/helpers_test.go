@@ -6,13 +6,15 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stikadoo/stikadoo-edge/stt"
 )
 
-// jfkPath is 11 s of real speech, 16 kHz mono 16-bit.
-const jfkPath = "/work/shared/audio/jfk.wav"
+// jfkPath is 11 s of real speech, 16 kHz mono 16-bit, in the test data
+// folder beside the checkout (tests run in the package's folder).
+var jfkPath = filepath.Join("..", "..", "shared", "audio", "jfk.wav")
 
 // readJFK reads jfk.wav or fails the test.
 func readJFK(t testing.TB) []float32 {

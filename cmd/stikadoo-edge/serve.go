@@ -79,7 +79,8 @@ type daemon struct {
 	store  *storage.Store
 	srv    *edge.Server
 	images *imagegen.Generator
-	// closeSTT frees the speech engine; noSTT says why there is none.
+	// closeSTT frees the speech engine and the voice activity model;
+	// noSTT says why there is no speech engine.
 	closeSTT func()
 	noSTT    string
 }
@@ -109,19 +110,26 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	find, closeVAD, err := openSpeechFinder(cfg.STT, cfg.StateDir, log)
+	if err != nil {
+		closeSTT()
+		st.Close()
+		return nil, err
+	}
+	closeEngines := func() { closeVAD(); closeSTT() }
 	gw := cfg.Gateway
 	gw.Auth.TokenSecret = secret
-	deps := edge.Deps{Store: st, Images: gen, Logger: log}
+	deps := edge.Deps{Store: st, Images: gen, Logger: log, SpeechFinder: find}
 	if tr != nil {
 		deps.Transcriber = tr
 	}
 	srv, err := edge.NewServer(gw, deps)
 	if err != nil {
-		closeSTT()
+		closeEngines()
 		st.Close()
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen, closeSTT: closeSTT, noSTT: noSTT}, nil
+	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen, closeSTT: closeEngines, noSTT: noSTT}, nil
 }
 
 // listen binds the configured address.

@@ -213,6 +213,9 @@ func openTranscriber(c sttConfig, stateDir string, log *slog.Logger) (t edge.Tra
 		return nil, noop, "", fmt.Errorf("%w: %w", err, errConfig)
 	}
 	w.ModelPath = path
+	if w.VADModelPath, err = resolveVAD(w.VADModelPath, stateDir); err != nil {
+		return nil, noop, "", err
+	}
 	eng, err := whispercpp.New(w, log)
 	if errors.Is(err, errors.ErrUnsupported) && c.Engine == engineAuto {
 		return nil, noop, "this build has no whisper.cpp (build with `make build`)", nil
@@ -220,8 +223,69 @@ func openTranscriber(c sttConfig, stateDir string, log *slog.Logger) (t edge.Tra
 	if err != nil {
 		return nil, noop, "", fmt.Errorf("start speech recognition: %w", err)
 	}
-	log.Info("speech recognition", "engine", "whispercpp", "model", path, "whisper", whispercpp.Version())
+	log.Info("speech recognition", "engine", "whispercpp", "model", path, "vad_model", w.VADModelPath, "whisper", whispercpp.Version())
 	return eng, func() { eng.Close() }, "", nil
+}
+
+// vadOff in [stt] vad_model switches the voice activity model off.
+const vadOff = "off"
+
+// resolveVAD finds the voice activity model: the configured file or
+// catalogue name ("silero-v6.2.0"), or, with none configured, a VAD model
+// downloaded into the models folder. It returns "" when there is none or
+// it is switched off, and an error (a configuration error) when the
+// configured one is missing.
+func resolveVAD(name, stateDir string) (string, error) {
+	switch name = strings.TrimSpace(name); name {
+	case vadOff:
+		return "", nil
+	case "":
+		for _, m := range models.Catalogue() {
+			p := filepath.Join(modelsDir(stateDir), m.File)
+			if _, err := os.Stat(p); m.VAD && err == nil {
+				return p, nil
+			}
+		}
+		return "", nil
+	}
+	p, err := resolveModel(name, stateDir)
+	if err != nil {
+		return "", fmt.Errorf("[stt] vad_model: %w: %w", err, errConfig)
+	}
+	return p, nil
+}
+
+// openSpeechFinder loads the voice activity model that ends utterances
+// in auto and realtime modes. It returns nil, and the gateway keeps its
+// energy detector, when there is no model or this build has no
+// whisper.cpp.
+func openSpeechFinder(c sttConfig, stateDir string, log *slog.Logger) (stt.SpeechFinder, func(), error) {
+	noop := func() {}
+	path, err := resolveVAD(c.Whisper.VADModelPath, stateDir)
+	if err != nil || path == "" {
+		return nil, noop, err
+	}
+	v, err := whispercpp.NewVAD(path)
+	if errors.Is(err, errors.ErrUnsupported) {
+		log.Warn("a voice activity model is there, but this build has no whisper.cpp to run it: the end of speech is found by its loudness", "vad_model", path)
+		return nil, noop, nil
+	}
+	if err != nil {
+		return nil, noop, fmt.Errorf("load voice activity model: %w", err)
+	}
+	log.Info("end of speech", "detector", "voice activity model", "vad_model", path)
+	find := func(samples []float32) ([]stt.Segment, error) {
+		segs, err := v.Segments(samples)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]stt.Segment, len(segs))
+		for i, s := range segs {
+			out[i] = stt.Segment{Start: s.Start, End: s.End}
+		}
+		return out, nil
+	}
+	return find, func() { v.Close() }, nil
 }
 
 // cmdModel runs `model list|download|verify`.

@@ -33,7 +33,7 @@ func TestCatalogueEntries(t *testing.T) {
 			if !fileRE.MatchString(m.File) || m.File != "ggml-"+m.Name+".bin" {
 				t.Errorf("file %q is not ggml-%s.bin", m.File, m.Name)
 			}
-			if english := strings.Contains(m.Name, ".en"); m.Multilingual == english {
+			if english := strings.Contains(m.Name, ".en"); !m.VAD && m.Multilingual == english {
 				t.Errorf("Multilingual = %v for %s", m.Multilingual, m.Name)
 			}
 			if names[m.Name] || files[m.File] || sums[m.SHA256] {
@@ -47,6 +47,9 @@ func TestCatalogueEntries(t *testing.T) {
 			}
 		})
 	}
+	if m, ok := models.Lookup("silero-v6.2.0"); !ok || !m.VAD {
+		t.Errorf("catalogue lacks the Silero VAD model: %v", m)
+	}
 	// The families the issue asks for, each with its quantized forms.
 	for _, family := range []string{"tiny", "tiny.en", "base", "base.en", "small", "small.en"} {
 		for _, suffix := range []string{"", "-q5_1", "-q8_0"} {
@@ -54,6 +57,19 @@ func TestCatalogueEntries(t *testing.T) {
 				t.Errorf("catalogue lacks %s%s", family, suffix)
 			}
 		}
+	}
+}
+
+// TestSileroMatchesShared checks the catalogue's size and sum of the
+// Silero VAD model against the copy in the test data.
+func TestSileroMatchesShared(t *testing.T) {
+	path := filepath.Join("..", "..", "..", "shared", "models", "ggml-silero-v6.2.0.bin")
+	m, err := models.Verify(path)
+	if err != nil {
+		t.Fatalf("Verify(%s): %v", path, err)
+	}
+	if m.Name != "silero-v6.2.0" || !m.VAD {
+		t.Errorf("Verify = %v, want the Silero VAD model", m)
 	}
 }
 

@@ -129,6 +129,10 @@ func (d Downloader) Download(ctx context.Context, m Model, dir string, progress 
 		return "", fmt.Errorf("download %s: base URL %q is not an http or https URL: %w", m.Name, d.BaseURL, ErrInvalid)
 	}
 	src := d.BaseURL + "/" + m.File
+	if m.Home != "" && d.BaseURL == DefaultBaseURL {
+		// No mirror configured: the file's own home.
+		src = m.Home + "/" + m.File
+	}
 	dl := &download{
 		d:     d,
 		m:     m,

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -532,4 +533,27 @@ func TestDownloadFunction(t *testing.T) {
 		t.Fatalf("Download: %v", err)
 	}
 	checkFile(t, path, data)
+}
+
+func TestDownloadHomeAndMirror(t *testing.T) {
+	data, m := fakeModel(t, 64<<10)
+	home := newModelServer(t, data, m.File)
+	mirror := newModelServer(t, data, m.File)
+	m.Home = home.URL
+
+	// No mirror configured: the model's own home.
+	d := fast("")
+	if _, err := d.Download(context.Background(), m, filepath.Join(t.TempDir(), "a"), io.Discard); err != nil {
+		t.Fatalf("Download from home: %v", err)
+	}
+	if len(home.ranges()) != 1 || len(mirror.ranges()) != 0 {
+		t.Errorf("requests: home %d, mirror %d; want 1 and 0", len(home.ranges()), len(mirror.ranges()))
+	}
+	// A mirror serves every file, the home's too.
+	if _, err := fast(mirror.URL).Download(context.Background(), m, filepath.Join(t.TempDir(), "b"), io.Discard); err != nil {
+		t.Fatalf("Download from mirror: %v", err)
+	}
+	if len(home.ranges()) != 1 || len(mirror.ranges()) != 1 {
+		t.Errorf("requests: home %d, mirror %d; want 1 and 1", len(home.ranges()), len(mirror.ranges()))
+	}
 }

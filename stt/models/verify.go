@@ -64,7 +64,10 @@ func WriteList(w io.Writer, dir string) error {
 	fmt.Fprintln(tw, "NAME\tSIZE\tLANGUAGES\tFILE\tSTATUS")
 	for _, m := range catalogue {
 		lang := "English"
-		if m.Multilingual {
+		switch {
+		case m.VAD:
+			lang = "(voice activity)"
+		case m.Multilingual:
 			lang = "multilingual"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, formatBytes(m.Size), lang, m.File, status(m, dir))
