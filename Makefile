@@ -66,7 +66,7 @@ RACE := $(if $(filter amd64 arm64,$(shell $(GO) env GOARCH 2>/dev/null)),-race,)
 # Pinned: staticcheck 2026.2.2.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help setup whisper whisper-env build run test vet fuzz bench lint clean load
+.PHONY: help setup whisper whisper-env build run test vet fuzz bench bench-stt lint clean load
 .PHONY: setup-arm64 setup-armhf whisper-arm64 whisper-armhf build-arm64 build-armhf test-cross test-cross-arm64 test-cross-armhf
 
 help: ## list the targets
@@ -114,6 +114,14 @@ fuzz: $(GO_SETUP) ## run every Fuzz target in the module for FUZZTIME each
 
 bench: $(GO_SETUP) ## run every benchmark for BENCHTIME each
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# Runs of each case in `make bench-stt`; STIKADOO_WHISPER_THREADS sets
+# whisper's threads (default: every core).
+BENCHTIME_STT ?= 5x
+
+bench-stt: $(GO_SETUP) ## end of utterance -> text, 3 s and 11 s, tiny.en and base.en, beside whisper's full 30 s window
+	@if [ "$(WHISPER)" != 1 ]; then echo "bench-stt measures whisper.cpp: run it with WHISPER=1"; exit 2; fi
+	$(GO) test -count=1 -run '^$$' -bench 'EndOfUtterance|VAD' -benchtime $(BENCHTIME_STT) ./stt/whispercpp
 
 # Simulated devices per dialect in `make load`.
 LOAD ?= 200

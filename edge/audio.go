@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/stikadoo/stikadoo-edge/edge/proto"
 	"github.com/stikadoo/stikadoo-edge/stt"
@@ -21,6 +23,7 @@ func (ss *session) beginListening(mode string) {
 	ss.listening = true
 	ss.mode = mode
 	ss.utt = ss.utt[:0]
+	ss.uttOpus = nil
 	ss.uttCut = false
 	ss.heard = false
 	ss.vadWarned = false
@@ -60,6 +63,9 @@ func (ss *session) onOpus(pkt []byte) error {
 	}
 	ss.badPackets = 0
 	ss.frame = f
+	if ss.srv.deps.Recorder != nil {
+		ss.uttOpus = append(ss.uttOpus, bytes.Clone(pkt))
+	}
 	ss.onAudio(f)
 	return nil
 }
@@ -105,6 +111,10 @@ func (ss *session) onAudio(samples []float32) {
 			if len(ss.utt) > 2*keep {
 				n := copy(ss.utt, ss.utt[len(ss.utt)-keep:])
 				ss.utt = ss.utt[:n]
+				// The recorded packets follow, a packet or so longer.
+				if k := keep/stt.FrameSamples + 1; len(ss.uttOpus) > k {
+					ss.uttOpus = slices.Clone(ss.uttOpus[len(ss.uttOpus)-k:])
+				}
 			}
 		}
 	}
@@ -127,7 +137,8 @@ func (ss *session) endOfUtterance(why string) {
 func (ss *session) finishUtterance(why string, truncated bool) {
 	samples := make([]float32, len(ss.utt))
 	copy(samples, ss.utt)
-	in := turnInput{source: proto.SourceVoice, samples: samples, mode: ss.mode, truncated: truncated}
+	in := turnInput{source: proto.SourceVoice, samples: samples, mode: ss.mode, truncated: truncated, opus: ss.uttOpus}
+	ss.uttOpus = nil
 	if ss.mode != proto.ModeManual && !ss.heard {
 		in.noSpeech = true
 	}

@@ -23,6 +23,15 @@ type ImageGenerator interface {
 	Sticker(ctx context.Context, text string) (*proto.Sticker, error)
 }
 
+// AudioRecorder keeps what devices said, so that an operator can listen
+// to a turn or transcribe it again (stikadoo-edge transcribe FILE).
+type AudioRecorder interface {
+	// RecordAudio stores the utterance of turn id: the Opus packets as the
+	// device sent them when it sent Opus, else the 16 kHz samples. It
+	// returns the name the turn record keeps.
+	RecordAudio(id string, opus [][]byte, samples []float32) (string, error)
+}
+
 // Store records devices, sessions, turns and images. Implementations must
 // be safe for concurrent use and durable when a call returns.
 type Store interface {

@@ -26,6 +26,9 @@ type Deps struct {
 	// SpeechFinder, if set, is a voice activity model that finds the end
 	// of speech in auto and realtime modes; nil: the energy detector.
 	SpeechFinder stt.SpeechFinder
+	// Recorder, if set, keeps each utterance's audio; nil: audio is
+	// dropped once transcribed.
+	Recorder AudioRecorder
 	Store        Store        // required
 	Logger       *slog.Logger // nil: slog.Default()
 }

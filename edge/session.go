@@ -68,8 +68,9 @@ type session struct {
 	pcm        []int16
 	frame      []float32
 	utt        []float32
-	uttCut     bool // the utterance hit the maximum length and was sent off
-	heard      bool // the endpointer heard speech in this utterance
+	uttOpus    [][]byte // the utterance's packets as sent, when audio is recorded
+	uttCut     bool     // the utterance hit the maximum length and was sent off
+	heard      bool     // the endpointer heard speech in this utterance
 	badPackets int
 	readBuf    bytes.Buffer
 

@@ -20,7 +20,8 @@ type turnInput struct {
 	text      string
 	mode      string
 	truncated bool
-	noSpeech  bool // the end-pointer heard no speech at all
+	noSpeech  bool     // the end-pointer heard no speech at all
+	opus      [][]byte // the Opus packets, when audio is recorded and the device sent Opus
 }
 
 // turnFailure is how a turn ends badly: the outcome recorded, and what the
@@ -148,6 +149,14 @@ func (ss *session) runTurn(ctx context.Context, seq int, in turnInput) {
 			Message: fmt.Sprintf("I listened to the first %d seconds.", int(srv.cfg.MaxUtterance.Seconds())), Emotion: "surprised"})
 	}
 
+	if rec := srv.deps.Recorder; rec != nil && len(in.samples) > 0 {
+		name, err := rec.RecordAudio(t.ID, in.opus, in.samples)
+		if err != nil {
+			// The turn goes on: its audio is a record, not its input.
+			log.Warn("record audio", "err", err)
+		}
+		t.Audio = name
+	}
 	fail := ss.turnPipeline(ctx, &t, in, tts)
 
 	t.End = time.Now()

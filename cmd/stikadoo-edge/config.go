@@ -92,6 +92,7 @@ type retentionConfig struct {
 	MaxAge      time.Duration // sessions older than this are deleted (0: no age limit)
 	MaxSessions int           // at most this many sessions are kept (0: no count limit)
 	Every       time.Duration // how often the record is pruned
+	KeepAudio   bool          // keep each utterance's audio in the state directory, for MaxAge
 }
 
 // fileConfig is the shape of the TOML file. Zero values mean "the
@@ -179,6 +180,7 @@ type retentionFile struct {
 	MaxAge      *duration `toml:"max_age"`
 	MaxSessions *int      `toml:"max_sessions"`
 	Every       *duration `toml:"every"`
+	KeepAudio   bool      `toml:"keep_audio"`
 }
 
 // duration is a time.Duration written in TOML as a string such as "30s"
@@ -453,6 +455,7 @@ func (f fileConfig) resolve(getenv func(string) string) daemonConfig {
 	if r := f.Retention.MaxSessions; r != nil {
 		c.Retention.MaxSessions = *r
 	}
+	c.Retention.KeepAudio = f.Retention.KeepAudio
 	if r := f.Retention.Every; r != nil {
 		c.Retention.Every = time.Duration(*r)
 	}
@@ -666,7 +669,7 @@ func (c daemonConfig) toFile(mask bool) fileConfig {
 		},
 		STT:       c.STT.toFile(sec),
 		Image:     c.Image.toFile(sec),
-		Retention: retentionFile{MaxAge: &maxAge, MaxSessions: &maxSess, Every: &every},
+		Retention: retentionFile{MaxAge: &maxAge, MaxSessions: &maxSess, Every: &every, KeepAudio: c.Retention.KeepAudio},
 	}
 }
 

@@ -48,7 +48,7 @@ commands:
   model list                 list the speech models and which are downloaded
   model download NAME        download a speech model into the state directory
   model verify FILE          check a model file against the catalogue
-  transcribe FILE.wav        transcribe a recording with the configured engine
+  transcribe FILE            transcribe a WAV file or a kept recording (.opus)
   sticker "WORDS" -o OUT.png make one sticker with the configured image model
   sticker --render IMG -o OUT.png
                              render a local image for the printer

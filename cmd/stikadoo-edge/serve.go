@@ -120,6 +120,9 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 	gw := cfg.Gateway
 	gw.Auth.TokenSecret = secret
 	deps := edge.Deps{Store: st, Images: gen, Logger: log, SpeechFinder: find}
+	if cfg.Retention.KeepAudio {
+		deps.Recorder = &audioRecorder{dir: filepath.Join(cfg.StateDir, audioDirName)}
+	}
 	if tr != nil {
 		deps.Transcriber = tr
 	}
@@ -178,6 +181,13 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
 		r := d.cfg.Retention
 		return d.store.RunRetention(gctx, r.Every, r.MaxAge, r.MaxSessions, d.log)
 	})
+	if d.cfg.Retention.KeepAudio {
+		d.log.Info("keeping what devices say", "dir", filepath.Join(d.cfg.StateDir, audioDirName), "for", d.cfg.Retention.MaxAge.String())
+		g.Go(func() error { // ends when gctx is done, or at once when recordings are kept forever
+			r := d.cfg.Retention
+			return runAudioRetention(gctx, filepath.Join(d.cfg.StateDir, audioDirName), r.Every, r.MaxAge, d.log)
+		})
+	}
 	err := g.Wait()
 	if err == nil {
 		d.log.Info("stopped")

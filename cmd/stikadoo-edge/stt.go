@@ -359,32 +359,30 @@ func cmdModelVerify(_ context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// cmdTranscribe transcribes a WAV file with the configured engine and
+// cmdTranscribe transcribes a WAV file, or the Opus packets of a turn the
+// server kept ([retention] keep_audio), with the configured engine and
 // prints the text and timings.
 func cmdTranscribe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, file, stateDir := modelFlags("transcribe", "FILE.wav [--config FILE] [--state-dir DIR]")
+	fs, file, stateDir := modelFlags("transcribe", "FILE [--config FILE] [--state-dir DIR]")
 	pos, err := parseFlags(fs, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(fs, pos, 1, "FILE.wav"); err != nil {
+	if err := wantArgs(fs, pos, 1, "FILE"); err != nil {
 		return err
 	}
 	c, err := loadConfig(configPath(*file), flagOverrides{StateDir: *stateDir}, os.Getenv)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(pos[0])
+	start := time.Now()
+	samples, bad, err := readAudioFile(pos[0])
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	start := time.Now()
-	samples, rate, err := stt.ReadWAV(f)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", pos[0], err)
+	if bad > 0 {
+		fmt.Fprintf(stderr, "%s: %d undecodable Opus packets skipped\n", pos[0], bad)
 	}
-	samples = stt.Resample(samples, rate, stt.SampleRate)
 	decoded := time.Since(start)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start = time.Now()
