@@ -59,6 +59,10 @@ type Config struct {
 
 	// Endpoint tunes end-of-speech detection in auto and realtime modes.
 	Endpoint EndpointConfig
+
+	// Version is the daemon's version, shown in the health report, on the
+	// status page and in the metrics.
+	Version string
 }
 
 // AuthConfig says how devices authenticate on the WebSocket.

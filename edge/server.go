@@ -21,16 +21,19 @@ import (
 
 // Deps are the engines and the store the gateway uses.
 type Deps struct {
-	Transcriber Transcriber    // nil: speech recognition is not set up
-	Images      ImageGenerator // nil: sticker generation is not set up
+	Transcriber Transcriber // nil: speech recognition is not set up
+	// NoSTT says in words why Transcriber is nil and what to do about it,
+	// for the health report and the status page.
+	NoSTT  string
+	Images ImageGenerator // nil: sticker generation is not set up
 	// SpeechFinder, if set, is a voice activity model that finds the end
 	// of speech in auto and realtime modes; nil: the energy detector.
 	SpeechFinder stt.SpeechFinder
 	// Recorder, if set, keeps each utterance's audio; nil: audio is
 	// dropped once transcribed.
 	Recorder AudioRecorder
-	Store        Store        // required
-	Logger       *slog.Logger // nil: slog.Default()
+	Store    Store        // required
+	Logger   *slog.Logger // nil: slog.Default()
 }
 
 // Server is the device gateway. Create it with NewServer, serve it with
@@ -44,6 +47,7 @@ type Server struct {
 	start time.Time
 
 	upgrader websocket.Upgrader
+	metrics  *metrics
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -85,6 +89,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		CheckOrigin:       func(*http.Request) bool { return true }, // the credential, not the origin, guards devices
 		EnableCompression: false,
 	}
+	s.metrics = newMetrics(s)
 	s.routes()
 	return s, nil
 }
@@ -108,6 +113,8 @@ func (s *Server) routes() {
 	exact(s.cfg.WSPath, s.handleWS)
 	m.HandleFunc("GET "+trimSlash(s.cfg.ImagePath)+"/{file}", s.handleImage)
 	m.HandleFunc("GET /api/v1/health", s.handleHealth)
+	m.Handle("GET /metrics", s.metrics.handler())
+	m.HandleFunc("GET /{$}", s.handleStatusPage)
 	s.adminRoutes(m)
 	s.mux = m
 }
@@ -223,6 +230,7 @@ type Health struct {
 	Auth            string    `json:"auth"`   // "off" or "required"
 	Activation      bool      `json:"activation"`
 	Started         time.Time `json:"started"`
+	Version         string    `json:"version,omitempty"`
 	Problems        []string  `json:"problems,omitempty"`
 	Runtime         Runtime   `json:"runtime"`
 }
@@ -247,14 +255,18 @@ func (s *Server) Health() Health {
 		Status: "ok", Sessions: s.active.Load(), MaxSessions: s.cfg.MaxSessions,
 		SessionsRefused: s.refused.Load(), Turns: s.turns.Load(), TurnsFailed: s.turnsBad.Load(),
 		STT: "available", Images: "available", Auth: "off", Activation: s.cfg.Activation.Enabled,
-		Started: s.start.UTC(), Runtime: readRuntime(),
+		Started: s.start.UTC(), Version: s.cfg.Version, Runtime: readRuntime(),
 	}
 	if s.cfg.Auth.Required {
 		h.Auth = "required"
 	}
 	if s.deps.Transcriber == nil {
 		h.STT = "unavailable"
-		h.Problems = append(h.Problems, "speech recognition is not set up: no transcriber configured")
+		why := s.deps.NoSTT
+		if why == "" {
+			why = "no transcriber configured"
+		}
+		h.Problems = append(h.Problems, "speech recognition is not set up: "+why)
 	}
 	if s.deps.Images == nil {
 		h.Images = "unavailable"

@@ -188,6 +188,7 @@ func (ss *session) runTurn(ctx context.Context, seq int, in turnInput) {
 		ss.send(proto.Alert{Type: proto.TypeAlert, Status: fail.status, Message: fail.message, Emotion: fail.emotion})
 		ss.endTurnMessages(tts)
 	}
+	srv.metrics.observeTurn(t)
 	if err := srv.deps.Store.PutTurn(t); err != nil {
 		log.Error("record turn", "err", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/stikadoo/stikadoo-edge/edge"
 	"github.com/stikadoo/stikadoo-edge/imagegen"
 	"github.com/stikadoo/stikadoo-edge/storage"
+	"github.com/stikadoo/stikadoo-edge/stt/whispercpp"
 )
 
 // The store is what the gateway records into.
@@ -119,7 +120,8 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 	closeEngines := func() { closeVAD(); closeSTT() }
 	gw := cfg.Gateway
 	gw.Auth.TokenSecret = secret
-	deps := edge.Deps{Store: st, Images: gen, Logger: log, SpeechFinder: find}
+	gw.Version = buildVersion()
+	deps := edge.Deps{Store: st, Images: gen, Logger: log, SpeechFinder: find, NoSTT: noSTT}
 	if cfg.Retention.KeepAudio {
 		deps.Recorder = &audioRecorder{dir: filepath.Join(cfg.StateDir, audioDirName)}
 	}
@@ -131,6 +133,13 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 		closeEngines()
 		st.Close()
 		return nil, fmt.Errorf("start gateway: %w", err)
+	}
+	if eng, ok := tr.(*whispercpp.Engine); ok {
+		if err := srv.RegisterMetrics(whisperMetrics(eng)...); err != nil {
+			closeEngines()
+			st.Close()
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
 	}
 	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen, closeSTT: closeEngines, noSTT: noSTT}, nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stikadoo/stikadoo-edge/edge"
 	"github.com/stikadoo/stikadoo-edge/stt"
 	"github.com/stikadoo/stikadoo-edge/stt/models"
@@ -286,6 +288,25 @@ func openSpeechFinder(c sttConfig, stateDir string, log *slog.Logger) (stt.Speec
 		return out, nil
 	}
 	return find, func() { v.Close() }, nil
+}
+
+// whisperMetrics are the speech queue's numbers, read at each scrape.
+func whisperMetrics(eng *whispercpp.Engine) []prometheus.Collector {
+	gauge := func(name, help string, f func(whispercpp.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(eng.Stats()) })
+	}
+	counter := func(name, help string, f func(whispercpp.Stats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(eng.Stats()) })
+	}
+	return []prometheus.Collector{
+		gauge("stikadoo_stt_queue_waiting", "Utterances waiting for whisper now.", func(s whispercpp.Stats) float64 { return float64(s.Queued) }),
+		gauge("stikadoo_stt_running", "1 while whisper runs.", func(s whispercpp.Stats) float64 { return float64(s.Running) }),
+		counter("stikadoo_stt_served_total", "Utterances whisper transcribed.", func(s whispercpp.Stats) float64 { return float64(s.Served) }),
+		counter("stikadoo_stt_abandoned_total", "Utterances that left the queue because their turn ended.", func(s whispercpp.Stats) float64 { return float64(s.Abandoned) }),
+		counter("stikadoo_stt_rejected_total", "Utterances refused because the queue was full.", func(s whispercpp.Stats) float64 { return float64(s.Rejected) }),
+		gauge("stikadoo_stt_wait_mean_seconds", "Mean time served utterances waited in the queue.", func(s whispercpp.Stats) float64 { return s.MeanWaitMs / 1000 }),
+		gauge("stikadoo_stt_wait_max_seconds", "Longest time a served utterance waited in the queue.", func(s whispercpp.Stats) float64 { return s.MaxWaitMs / 1000 }),
+	}
 }
 
 // cmdModel runs `model list|download|verify`.

@@ -102,7 +102,7 @@ type Turn struct {
 	Source     string           `json:"source"`
 	Mode       string           `json:"mode,omitempty"`
 	AudioMs    int              `json:"audio_ms,omitempty"`
-	Audio      string           `json:"audio,omitempty"` // the recording's file name, when audio is kept
+	Audio      string           `json:"audio,omitempty"`     // the recording's file name, when audio is kept
 	Truncated  bool             `json:"truncated,omitempty"` // utterance cut at the maximum length
 	Transcript string           `json:"transcript,omitempty"`
 	Prompt     string           `json:"prompt,omitempty"`
