@@ -66,7 +66,7 @@ RACE := $(if $(filter amd64 arm64,$(shell $(GO) env GOARCH 2>/dev/null)),-race,)
 # Pinned: staticcheck 2026.2.2.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help setup whisper whisper-env build run test vet fuzz bench bench-stt lint clean load
+.PHONY: help setup whisper whisper-env build run models test vet fuzz bench bench-stt lint clean load
 .PHONY: setup-arm64 setup-armhf whisper-arm64 whisper-armhf build-arm64 build-armhf test-cross test-cross-arm64 test-cross-armhf
 
 help: ## list the targets
@@ -93,8 +93,19 @@ whisper-env: whisper ## print GOFLAGS, CGO_CFLAGS and CGO_LDFLAGS as shell expor
 build: $(GO_SETUP) ## build ./build/stikadoo-edge
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stikadoo-edge
 
-run: build ## build and serve on :8000 with state in ./var (config: ./var/stikadoo-edge.toml if present)
+# The speech model `make run` fetches into ./var/models when it is not
+# there yet, with the Silero voice activity model; MODEL= fetches none.
+MODEL ?= base.en
+
+run: build ## build, fetch the speech models once (MODEL=base.en), serve on :8000 with state in ./var
+	@$(MAKE) models
 	./$(BIN) serve --state-dir ./var $(if $(wildcard var/stikadoo-edge.toml),--config ./var/stikadoo-edge.toml)
+
+# Offline, the server starts all the same: without speech until a model
+# is there (its status page says so). A download cut short resumes on the
+# next run.
+models: build ## fetch MODEL and the Silero voice activity model into ./var/models unless there
+	@for m in $(MODEL) $(if $(MODEL),silero-v6.2.0); do 		[ -f var/models/ggml-$$m.bin ] && continue; 		echo "fetching the speech model $$m into var/models (once; MODEL= to skip)"; 		./$(BIN) model download --state-dir ./var --retries 1 $$m >/dev/null || { 			echo "could not fetch $$m (offline?): the server starts without it; 'make models' tries again"; break; }; 	done
 
 vet: $(GO_SETUP) ## go vet
 	$(GO) vet ./...

@@ -339,7 +339,8 @@ func cmdModelList(_ context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func cmdModelDownload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, file, stateDir := modelFlags("model download", "NAME [--config FILE] [--state-dir DIR]")
+	fs, file, stateDir := modelFlags("model download", "[--config FILE] [--state-dir DIR] [--retries N] NAME")
+	retries := fs.Int("retries", models.DefaultRetries, "failed attempts in a row retried before giving up (0: none)")
 	pos, err := parseFlags(fs, args, stdout, stderr)
 	if err != nil {
 		return err
@@ -355,7 +356,11 @@ func cmdModelDownload(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	path, err := models.Downloader{BaseURL: c.STT.ModelBaseURL}.Download(ctx, m, modelsDir(c.StateDir), stderr)
+	d := models.Downloader{BaseURL: c.STT.ModelBaseURL, Retries: *retries}
+	if *retries <= 0 {
+		d.Retries = -1 // the Downloader's "none"; its zero is the default
+	}
+	path, err := d.Download(ctx, m, modelsDir(c.StateDir), stderr)
 	if err != nil {
 		return err
 	}
