@@ -16,6 +16,17 @@ type Transcriber interface {
 	Transcribe(ctx context.Context, samples []float32) (string, error)
 }
 
+// Readiness is implemented by an engine that can be in place but not
+// ready, such as a transcriber waiting for its model to be downloaded.
+// The gateway asks it for the health report and the status page; the
+// engine itself answers calls with an error wrapping proto.ErrUnavailable
+// while it is not ready.
+type Readiness interface {
+	// NotReady says in words why the engine cannot serve now and what to
+	// do about it, or "" when it is ready.
+	NotReady() string
+}
+
 // ImageGenerator turns a request in words into a printable sticker. It
 // returns an error wrapping proto.ErrRefused for a request it will not
 // draw and proto.ErrUnavailable when no backend can serve.

@@ -59,7 +59,7 @@ func newMetrics(s *Server) *metrics {
 		}, func() float64 { return float64(s.refused.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "stikadoo_stt_available", Help: "1 when speech recognition is set up.",
-		}, available(func() bool { return s.deps.Transcriber != nil })),
+		}, available(func() bool { return s.sttNotReady() == "" })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "stikadoo_images_available", Help: "1 when sticker generation is set up.",
 		}, available(func() bool { return s.deps.Images != nil })),

@@ -260,12 +260,8 @@ func (s *Server) Health() Health {
 	if s.cfg.Auth.Required {
 		h.Auth = "required"
 	}
-	if s.deps.Transcriber == nil {
+	if why := s.sttNotReady(); why != "" {
 		h.STT = "unavailable"
-		why := s.deps.NoSTT
-		if why == "" {
-			why = "no transcriber configured"
-		}
 		h.Problems = append(h.Problems, "speech recognition is not set up: "+why)
 	}
 	if s.deps.Images == nil {
@@ -276,6 +272,20 @@ func (s *Server) Health() Health {
 		h.Status = "degraded"
 	}
 	return h
+}
+
+// sttNotReady says why speech recognition cannot serve, or "".
+func (s *Server) sttNotReady() string {
+	if s.deps.Transcriber == nil {
+		if s.deps.NoSTT != "" {
+			return s.deps.NoSTT
+		}
+		return "no transcriber configured"
+	}
+	if r, ok := s.deps.Transcriber.(Readiness); ok {
+		return r.NotReady()
+	}
+	return ""
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

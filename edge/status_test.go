@@ -28,7 +28,7 @@ func get(t *testing.T, url string) (*http.Response, string) {
 
 func TestStatusPage(t *testing.T) {
 	ts := startServer(t, edge.Config{Version: "1.4.0"}, edge.Deps{
-		Images: &edgetest.ImageGenerator{}, NoSTT: "no speech model: run `stikadoo-edge model download base.en`, then restart",
+		Images: &edgetest.ImageGenerator{}, NoSTT: "no speech model yet: run `stikadoo-edge model download base.en` on the server",
 	})
 	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo, Board: "stikadoo-printer-s3"})
 	if _, err := dev.RunTurn(turnCtx(t), edgetest.Speech(time.Second)); err != nil {

@@ -84,6 +84,8 @@ type daemon struct {
 	// noSTT says why there is no speech engine.
 	closeSTT func()
 	noSTT    string
+	// pending, if set, loads a speech model once one is downloaded.
+	pending *pendingTranscriber
 }
 
 // openDaemon prepares the state directory, opens the store (failing at
@@ -111,6 +113,12 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	var pending *pendingTranscriber
+	if tr == nil && cfg.STT.Engine == engineAuto && cfg.STT.Whisper.ModelPath == "" && whispercpp.Version() != "" {
+		// No model downloaded yet: look for one while serving.
+		pending = newPendingTranscriber(cfg.STT, cfg.StateDir, noSTT, log)
+		tr, closeSTT = pending, pending.Close
+	}
 	find, closeVAD, err := openSpeechFinder(cfg.STT, cfg.StateDir, log)
 	if err != nil {
 		closeSTT()
@@ -134,14 +142,14 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 		st.Close()
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	if eng, ok := tr.(*whispercpp.Engine); ok {
-		if err := srv.RegisterMetrics(whisperMetrics(eng)...); err != nil {
+	if stats := whisperStats(tr); stats != nil {
+		if err := srv.RegisterMetrics(whisperMetrics(stats)...); err != nil {
 			closeEngines()
 			st.Close()
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen, closeSTT: closeEngines, noSTT: noSTT}, nil
+	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen, closeSTT: closeEngines, noSTT: noSTT, pending: pending}, nil
 }
 
 // listen binds the configured address.
@@ -176,6 +184,9 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
 		// The gateway tells devices in a readable alert, and the health
 		// report says degraded.
 		d.log.Warn("speech recognition is not configured: devices that speak are told it is not available", "why", d.noSTT)
+		if d.pending != nil {
+			d.log.Info("a speech model downloaded while serving is picked up within seconds", "models", modelsDir(d.cfg.StateDir))
+		}
 	}
 	d.log.Info("stickers", "images", d.images.Describe())
 	if d.cfg.Image.Backend.Kind == "" {
@@ -190,6 +201,11 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
 		r := d.cfg.Retention
 		return d.store.RunRetention(gctx, r.Every, r.MaxAge, r.MaxSessions, d.log)
 	})
+	if d.pending != nil {
+		g.Go(func() error { // ends when a model has loaded or gctx is done
+			return d.pending.watch(gctx, modelPoll)
+		})
+	}
 	if d.cfg.Retention.KeepAudio {
 		d.log.Info("keeping what devices say", "dir", filepath.Join(d.cfg.StateDir, audioDirName), "for", d.cfg.Retention.MaxAge.String())
 		g.Go(func() error { // ends when gctx is done, or at once when recordings are kept forever

@@ -204,7 +204,7 @@ func openTranscriber(c sttConfig, stateDir string, log *slog.Logger) (t edge.Tra
 	if w.ModelPath == "" { // auto
 		w.ModelPath = findDownloaded(stateDir)
 		if w.ModelPath == "" {
-			return nil, noop, "no speech model: run `stikadoo-edge model download base.en`, then restart", nil
+			return nil, noop, "no speech model yet: run `stikadoo-edge model download base.en` on the server", nil
 		}
 	}
 	path, err := resolveModel(w.ModelPath, stateDir)
@@ -290,13 +290,30 @@ func openSpeechFinder(c sttConfig, stateDir string, log *slog.Logger) (stt.Speec
 	return find, func() { v.Close() }, nil
 }
 
+// whisperStats reads the whisper.cpp queue's numbers of t, or is nil when
+// t is not whisper.cpp (nor a stand-in that may become it).
+func whisperStats(t edge.Transcriber) func() whispercpp.Stats {
+	switch t := t.(type) {
+	case *whispercpp.Engine:
+		return t.Stats
+	case *pendingTranscriber:
+		return func() whispercpp.Stats {
+			if eng, ok := t.current().(*whispercpp.Engine); ok {
+				return eng.Stats()
+			}
+			return whispercpp.Stats{}
+		}
+	}
+	return nil
+}
+
 // whisperMetrics are the speech queue's numbers, read at each scrape.
-func whisperMetrics(eng *whispercpp.Engine) []prometheus.Collector {
+func whisperMetrics(stats func() whispercpp.Stats) []prometheus.Collector {
 	gauge := func(name, help string, f func(whispercpp.Stats) float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(eng.Stats()) })
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(stats()) })
 	}
 	counter := func(name, help string, f func(whispercpp.Stats) float64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(eng.Stats()) })
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(stats()) })
 	}
 	return []prometheus.Collector{
 		gauge("stikadoo_stt_queue_waiting", "Utterances waiting for whisper now.", func(s whispercpp.Stats) float64 { return float64(s.Queued) }),
