@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -394,5 +395,54 @@ func TestShutdownClosesSessions(t *testing.T) {
 	}
 	if code, _, ok := dev.CloseInfo(); !ok || code != 1001 {
 		t.Errorf("close %d %v, want 1001", code, ok)
+	}
+}
+
+// TestRequestFlood sends a burst of typed requests while a sticker is
+// being drawn: each supersedes the last, but at most one waits behind the
+// turn that is stopping, so the session holds a bounded number of
+// goroutines and records only the turns that started; the last request
+// is the one served.
+func TestRequestFlood(t *testing.T) {
+	images := &edgetest.ImageGenerator{Delay: 200 * time.Millisecond}
+	ts := startServer(t, edge.Config{}, edge.Deps{Transcriber: &edgetest.Transcriber{}, Images: images})
+	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectBrowser})
+	if _, err := dev.RunTypedTurn(turnCtx(t), "warm up"); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	const n = 400
+	peak := 0
+	for i := range n {
+		if err := dev.Detect(fmt.Sprintf("request %d %s", i, strings.Repeat("x", 4000))); err != nil {
+			t.Fatal(err)
+		}
+		if i%20 == 0 {
+			peak = max(peak, runtime.NumGoroutine()-before)
+		}
+	}
+	// The last request is drawn and delivered.
+	want := fmt.Sprintf("request %d ", n-1)
+	var turns []proto.Turn
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, turns, _ = ts.Store.Session(dev.SessionID())
+		if k := len(turns); k > 0 && strings.HasPrefix(turns[k-1].Transcript, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(turns) == 0 {
+		t.Fatal("no turn recorded")
+	}
+	last := turns[len(turns)-1]
+	if !strings.HasPrefix(last.Transcript, fmt.Sprintf("request %d ", n-1)) || last.Outcome != proto.OutcomeOK {
+		t.Errorf("last turn %q %s, want request %d delivered", last.Transcript[:min(20, len(last.Transcript))], last.Outcome, n-1)
+	}
+	if len(turns) > n/2 {
+		t.Errorf("%d turns recorded for %d requests: requests replaced before they started were recorded", len(turns), n)
+	}
+	if peak > 40 {
+		t.Errorf("goroutines grew by %d during the flood, want a bounded few", peak)
 	}
 }

@@ -79,6 +79,7 @@ type session struct {
 	turnSeq   int
 	turnStop  context.CancelCauseFunc
 	turnDone  chan struct{}
+	nextTurn  *queuedTurn // a turn waiting for the one in flight to stop
 	lastImage string
 }
 

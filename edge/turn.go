@@ -87,15 +87,25 @@ func failInternal(err error) *turnFailure {
 		"Something went wrong on Stikadoo Edge. Please try again.", "sad"}
 }
 
-// startTurn starts a turn, superseding one in flight.
+// startTurn starts a turn, superseding one in flight. The new turn waits
+// for the superseded one to stop; while it waits, a newer request
+// replaces its input instead of queueing behind it, so a device that
+// floods requests holds at most two turns (one stopping, one waiting),
+// and a request replaced before it started leaves no record.
 func (ss *session) startTurn(in turnInput) {
+	ss.mu.Lock()
+	if ss.nextTurn != nil {
+		ss.nextTurn.in = in
+		ss.mu.Unlock()
+		return
+	}
 	ctx, cancel := context.WithCancelCause(ss.ctx)
 	done := make(chan struct{})
-	ss.mu.Lock()
 	prevStop, prevDone := ss.turnStop, ss.turnDone
-	ss.turnSeq++
-	seq := ss.turnSeq
-	ss.rec.Turns = seq
+	next := &queuedTurn{in: in}
+	if prevDone != nil {
+		ss.nextTurn = next
+	}
 	ss.turnStop, ss.turnDone = cancel, done
 	ss.mu.Unlock()
 	if prevStop != nil {
@@ -109,8 +119,34 @@ func (ss *session) startTurn(in turnInput) {
 		if prevDone != nil {
 			<-prevDone
 		}
+		ss.mu.Lock()
+		if ss.nextTurn == next {
+			ss.nextTurn = nil
+		}
+		in := next.in
+		started := ctx.Err() == nil
+		var seq int
+		if started {
+			ss.turnSeq++
+			seq = ss.turnSeq
+			ss.rec.Turns = seq
+		}
+		ss.mu.Unlock()
+		if !started {
+			// Stopped before it began: by the device's abort (it is told
+			// the turn is over) or by the session's end.
+			if ss.ctx.Err() == nil {
+				ss.sendTurnStopped()
+			}
+			return
+		}
 		ss.runTurn(ctx, seq, in)
 	}()
+}
+
+// queuedTurn is a turn waiting for the one before it to stop.
+type queuedTurn struct {
+	in turnInput // guarded by session.mu
 }
 
 // cancelTurn stops the turn in flight, if any.
@@ -174,12 +210,7 @@ func (ss *session) runTurn(ctx context.Context, seq int, in turnInput) {
 		}
 		log.Info("turn stopped", "outcome", t.Outcome, "cause", t.Error)
 		if t.Outcome == proto.OutcomeAborted && !errors.Is(cause, errSuperseded) {
-			// The device asked to stop: it is told the turn is over, with
-			// tts stop whatever its state machine (PROTOCOL.md section 6).
-			if !tts {
-				ss.send(proto.Thinking{Type: proto.TypeThinking, Status: "stop"})
-			}
-			ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSStop})
+			ss.sendTurnStopped()
 		}
 	default:
 		t.Outcome, t.Error = fail.outcome, fail.Error()
@@ -193,6 +224,16 @@ func (ss *session) runTurn(ctx context.Context, seq int, in turnInput) {
 		log.Error("record turn", "err", err)
 	}
 	ss.persist()
+}
+
+// sendTurnStopped tells a device that asked to stop that the turn is
+// over: tts stop whatever its state machine (PROTOCOL.md section 6), after
+// thinking stop for the Stikadoo printer.
+func (ss *session) sendTurnStopped() {
+	if !ss.speaksWithTTS() {
+		ss.send(proto.Thinking{Type: proto.TypeThinking, Status: "stop"})
+	}
+	ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSStop})
 }
 
 // endTurnMessages returns the device to idle (or listening) after a turn
