@@ -23,7 +23,7 @@ func (ss *session) beginListening(mode string) {
 	ss.listening = true
 	ss.mode = mode
 	ss.utt = ss.utt[:0]
-	ss.uttOpus = nil
+	ss.dropPackets(false)
 	ss.uttCut = false
 	ss.heard = false
 	ss.vadWarned = false
@@ -63,11 +63,60 @@ func (ss *session) onOpus(pkt []byte) error {
 	}
 	ss.badPackets = 0
 	ss.frame = f
-	if ss.srv.deps.Recorder != nil {
-		ss.uttOpus = append(ss.uttOpus, bytes.Clone(pkt))
+	if ss.srv.deps.Recorder != nil && !ss.uttOpusOff {
+		ss.keepPacket(pkt, len(f))
 	}
 	ss.onAudio(f)
 	return nil
+}
+
+// maxKeptOpus bounds the Opus packets kept to record one utterance: far
+// more than 30 s of speech at any bit rate a device uses. Beyond it, or
+// on a packet larger than stt.MaxOpusPacket (a real encoder never sends
+// one; padding can make one decode to a few milliseconds), packets are
+// dropped and the utterance is recorded from its decoded samples.
+const maxKeptOpus = 1 << 20
+
+// keptPacket is an Opus packet as the device sent it and the number of
+// samples it decoded to.
+type keptPacket struct {
+	data    []byte
+	samples int
+}
+
+// keepPacket keeps pkt for the recording, or gives packets up for this
+// utterance when it is out of bounds.
+func (ss *session) keepPacket(pkt []byte, samples int) {
+	if len(pkt) > stt.MaxOpusPacket || ss.uttOpusLen+len(pkt) > maxKeptOpus {
+		ss.dropPackets(true)
+		return
+	}
+	ss.uttOpus = append(ss.uttOpus, keptPacket{bytes.Clone(pkt), samples})
+	ss.uttOpusLen += len(pkt)
+}
+
+// trimPackets keeps the newest packets that cover the last n samples (a
+// packet more, at most), as the utterance was trimmed to its last n.
+func (ss *session) trimPackets(n int) {
+	covered, i := 0, len(ss.uttOpus)
+	for i > 0 && covered < n {
+		i--
+		covered += ss.uttOpus[i].samples
+	}
+	if i == 0 {
+		return
+	}
+	ss.uttOpus = slices.Clone(ss.uttOpus[i:])
+	ss.uttOpusLen = 0
+	for _, p := range ss.uttOpus {
+		ss.uttOpusLen += len(p.data)
+	}
+}
+
+// dropPackets forgets the kept packets; off records the rest of the
+// utterance from its samples instead.
+func (ss *session) dropPackets(off bool) {
+	ss.uttOpus, ss.uttOpusLen, ss.uttOpusOff = nil, 0, off
 }
 
 // endpointer finds the end of speech: stt.Endpointer (energy) or
@@ -111,10 +160,7 @@ func (ss *session) onAudio(samples []float32) {
 			if len(ss.utt) > 2*keep {
 				n := copy(ss.utt, ss.utt[len(ss.utt)-keep:])
 				ss.utt = ss.utt[:n]
-				// The recorded packets follow, a packet or so longer.
-				if k := keep/stt.FrameSamples + 1; len(ss.uttOpus) > k {
-					ss.uttOpus = slices.Clone(ss.uttOpus[len(ss.uttOpus)-k:])
-				}
+				ss.trimPackets(n)
 			}
 		}
 	}
@@ -137,8 +183,14 @@ func (ss *session) endOfUtterance(why string) {
 func (ss *session) finishUtterance(why string, truncated bool) {
 	samples := make([]float32, len(ss.utt))
 	copy(samples, ss.utt)
-	in := turnInput{source: proto.SourceVoice, samples: samples, mode: ss.mode, truncated: truncated, opus: ss.uttOpus}
-	ss.uttOpus = nil
+	in := turnInput{source: proto.SourceVoice, samples: samples, mode: ss.mode, truncated: truncated}
+	if !ss.uttOpusOff && len(ss.uttOpus) > 0 {
+		in.opus = make([][]byte, len(ss.uttOpus))
+		for i, p := range ss.uttOpus {
+			in.opus[i] = p.data
+		}
+	}
+	ss.dropPackets(false)
 	if ss.mode != proto.ModeManual && !ss.heard {
 		in.noSpeech = true
 	}

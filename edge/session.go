@@ -68,9 +68,11 @@ type session struct {
 	pcm        []int16
 	frame      []float32
 	utt        []float32
-	uttOpus    [][]byte // the utterance's packets as sent, when audio is recorded
-	uttCut     bool     // the utterance hit the maximum length and was sent off
-	heard      bool     // the endpointer heard speech in this utterance
+	uttOpus    []keptPacket // the utterance's packets as sent, when audio is recorded
+	uttOpusLen int          // their bytes
+	uttOpusOff bool         // packets are not kept for this utterance: it is recorded from its samples
+	uttCut     bool         // the utterance hit the maximum length and was sent off
+	heard      bool         // the endpointer heard speech in this utterance
 	badPackets int
 	readBuf    bytes.Buffer
 

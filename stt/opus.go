@@ -12,9 +12,10 @@ const FrameSamples = SampleRate * 60 / 1000
 // maxPacketSamples is the longest audio one Opus packet can hold: 120 ms.
 const maxPacketSamples = SampleRate * 120 / 1000
 
-// maxOpusPacket is the output buffer of the encoder; libopus recommends
+// MaxOpusPacket is the largest packet kept in a recording
+// (WriteOpusPackets); it is the encoder's output buffer, as libopus recommends
 // 4000 bytes as enough for any packet.
-const maxOpusPacket = 4000
+const MaxOpusPacket = 4000
 
 // OpusDecoder decodes the Opus packets of one device stream to 16 kHz mono.
 // It keeps state between packets and is not safe for concurrent use.
@@ -66,7 +67,7 @@ func NewOpusEncoder() (*OpusEncoder, error) {
 	return &OpusEncoder{
 		enc: enc,
 		pcm: make([]int16, 0, FrameSamples),
-		out: make([]byte, maxOpusPacket),
+		out: make([]byte, MaxOpusPacket),
 	}, nil
 }
 

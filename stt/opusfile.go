@@ -15,8 +15,9 @@ import (
 // preceded by its length as a big-endian uint16, with no other framing.
 const OpusFileMagic = "STKOPUS1"
 
-// maxOpusFilePackets bounds ReadOpusPackets: ten minutes of 60 ms packets.
-const maxOpusFilePackets = int(MaxWAVDuration / (60 * time.Millisecond))
+// maxOpusFileSamples bounds ReadOpusPackets as ReadWAV is bounded:
+// MaxWAVDuration of audio.
+const maxOpusFileSamples = int(MaxWAVDuration / time.Second * SampleRate)
 
 // WriteOpusPackets writes packets in the recorded Opus format.
 func WriteOpusPackets(w io.Writer, packets [][]byte) error {
@@ -24,7 +25,7 @@ func WriteOpusPackets(w io.Writer, packets [][]byte) error {
 	bw.WriteString(OpusFileMagic)
 	var n [2]byte
 	for i, p := range packets {
-		if len(p) == 0 || len(p) > maxOpusPacket {
+		if len(p) == 0 || len(p) > MaxOpusPacket {
 			return fmt.Errorf("write Opus packet %d of %d bytes: %w", i, len(p), ErrOpus)
 		}
 		binary.BigEndian.PutUint16(n[:], uint16(len(p)))
@@ -56,7 +57,7 @@ func ReadOpusPackets(r io.Reader) (samples []float32, bad int, err error) {
 		return nil, 0, err
 	}
 	var frame []float32
-	pkt := make([]byte, maxOpusPacket)
+	pkt := make([]byte, MaxOpusPacket)
 	for i := 0; ; i++ {
 		var n [2]byte
 		if _, err := io.ReadFull(br, n[:]); errors.Is(err, io.EOF) {
@@ -65,11 +66,8 @@ func ReadOpusPackets(r io.Reader) (samples []float32, bad int, err error) {
 			return nil, bad, fmt.Errorf("read Opus packet %d: %w: %w", i, err, ErrOpus)
 		}
 		size := int(binary.BigEndian.Uint16(n[:]))
-		if size == 0 || size > maxOpusPacket {
+		if size == 0 || size > MaxOpusPacket {
 			return nil, bad, fmt.Errorf("read Opus packet %d: length %d: %w", i, size, ErrOpus)
-		}
-		if i >= maxOpusFilePackets {
-			return nil, bad, fmt.Errorf("read Opus packets: more than %d: %w", maxOpusFilePackets, ErrTooLong)
 		}
 		if _, err := io.ReadFull(br, pkt[:size]); err != nil {
 			return nil, bad, fmt.Errorf("read Opus packet %d: truncated: %w", i, ErrOpus)
@@ -80,6 +78,9 @@ func ReadOpusPackets(r io.Reader) (samples []float32, bad int, err error) {
 			continue
 		}
 		frame = f
+		if len(samples)+len(f) > maxOpusFileSamples {
+			return nil, bad, fmt.Errorf("read Opus packets: more than %v of audio: %w", MaxWAVDuration, ErrTooLong)
+		}
 		samples = append(samples, f...)
 	}
 }
