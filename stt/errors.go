@@ -16,3 +16,7 @@ var (
 
 // ErrOpus: an Opus packet could not be encoded or decoded.
 var ErrOpus = errors.New("opus codec error")
+
+// ErrFinderBusy: a SpeechFinder had no model free to look now; the
+// VADEndpointer looks again with the next samples.
+var ErrFinderBusy = errors.New("speech finder busy")

@@ -1,6 +1,7 @@
 package stt
 
 import (
+	"errors"
 	"time"
 )
 
@@ -13,7 +14,9 @@ type Segment struct {
 // SpeechFinder finds the stretches of speech in 16 kHz mono samples, in
 // order; none for audio without speech. The Silero model of
 // stt/whispercpp is one; it must be safe for concurrent use when one
-// finder serves many VADEndpointers.
+// finder serves many VADEndpointers, and it should not wait for a busy
+// model: an error wrapping ErrFinderBusy makes the VADEndpointer look
+// again with the next samples.
 type SpeechFinder func(samples []float32) ([]Segment, error)
 
 // VAD end-pointing settings.
@@ -38,7 +41,8 @@ const (
 //
 // It feeds an energy Endpointer alongside: if the finder fails, it says
 // so once (FinderErr) and the energy detector's events stand for the rest
-// of the utterance. NoSpeech gives up as the energy detector does.
+// of the utterance; while the finder is busy (ErrFinderBusy), they stand
+// until it is free. NoSpeech gives up as the energy detector does.
 //
 // A VADEndpointer is not safe for concurrent use; its finder may be
 // shared.
@@ -131,8 +135,25 @@ func (v *VADEndpointer) Feed(samples []float32) Event {
 	if v.pending < vadEvery {
 		return EventNone
 	}
-	v.pending = 0
 	segs, err := v.find(v.view)
+	if errors.Is(err, ErrFinderBusy) {
+		// Every model is busy with other devices: look again with the
+		// next samples rather than wait. Meanwhile what the energy
+		// detector hears stands.
+		switch energyEv {
+		case EventSpeechStart:
+			if v.state == epWaiting {
+				v.state = epSpeaking
+				v.start = v.energy.SpeechStartSample()
+				return EventSpeechStart
+			}
+		case EventSpeechEnd, EventNoSpeech:
+			v.state = epDone
+			return energyEv
+		}
+		return EventNone
+	}
+	v.pending = 0
 	if err != nil {
 		v.failed = err
 		// The energy detector has seen every sample: from here on its

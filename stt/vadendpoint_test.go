@@ -188,3 +188,31 @@ func BenchmarkVADEndpointerFeed(b *testing.B) {
 		v.Feed(frame)
 	}
 }
+
+func TestVADEndpointerBusyFinder(t *testing.T) {
+	// A finder that is busy every other call: the end-pointer looks again
+	// with the next frame instead of waiting, and still ends the utterance.
+	var f loudFinder
+	var n atomic.Int64
+	busy := func(s []float32) ([]stt.Segment, error) {
+		if n.Add(1)%2 == 1 {
+			return nil, stt.ErrFinderBusy
+		}
+		return f.find(s)
+	}
+	v := stt.NewVADEndpointer(busy, defaultCfg)
+	s := concat(make([]float32, seconds(0.5)), sine(seconds(1), 300, 0.5, stt.SampleRate), make([]float32, seconds(1.5)))
+	got := feedVAD(v, s)
+	if len(got) != 2 || got[0].ev != stt.EventSpeechStart || got[1].ev != stt.EventSpeechEnd {
+		t.Fatalf("events = %v, want speech start then speech end", got)
+	}
+	if v.FinderErr() != nil {
+		t.Errorf("a busy finder counted as a failed one: %v", v.FinderErr())
+	}
+	// Always busy: the energy detector's end of speech stands.
+	v = stt.NewVADEndpointer(func([]float32) ([]stt.Segment, error) { return nil, stt.ErrFinderBusy }, defaultCfg)
+	got = feedVAD(v, s)
+	if len(got) == 0 || got[len(got)-1].ev != stt.EventSpeechEnd {
+		t.Fatalf("with the model always busy: events = %v, want the energy detector's end", got)
+	}
+}

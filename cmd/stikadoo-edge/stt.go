@@ -232,6 +232,10 @@ func openTranscriber(c sttConfig, stateDir string, log *slog.Logger) (t edge.Tra
 // vadOff in [stt] vad_model switches the voice activity model off.
 const vadOff = "off"
 
+// vadContexts is how many Silero contexts end utterances at once (each on
+// one thread, well under a megabyte).
+const vadContexts = 2
+
 // resolveVAD finds the voice activity model: the configured file or
 // catalogue name ("silero-v6.2.0"), or, with none configured, a VAD model
 // downloaded into the models folder. It returns "" when there is none or
@@ -267,27 +271,46 @@ func openSpeechFinder(c sttConfig, stateDir string, log *slog.Logger) (stt.Speec
 	if err != nil || path == "" {
 		return nil, noop, err
 	}
-	v, err := whispercpp.NewVAD(path)
-	if errors.Is(err, errors.ErrUnsupported) {
-		log.Warn("a voice activity model is there, but this build has no whisper.cpp to run it: the end of speech is found by its loudness", "vad_model", path)
-		return nil, noop, nil
+	// A few model contexts, each used by one caller at a time; a device
+	// whose look finds them all busy looks again with its next frame
+	// rather than wait behind other devices.
+	var pool []*whispercpp.VAD
+	closeAll := func() {
+		for _, v := range pool {
+			v.Close()
+		}
 	}
-	if err != nil {
-		return nil, noop, fmt.Errorf("load voice activity model: %w", err)
-	}
-	log.Info("end of speech", "detector", "voice activity model", "vad_model", path)
-	find := func(samples []float32) ([]stt.Segment, error) {
-		segs, err := v.Segments(samples)
+	for range vadContexts {
+		v, err := whispercpp.NewVAD(path)
+		if errors.Is(err, errors.ErrUnsupported) {
+			log.Warn("a voice activity model is there, but this build has no whisper.cpp to run it: the end of speech is found by its loudness", "vad_model", path)
+			return nil, noop, nil
+		}
 		if err != nil {
-			return nil, err
+			closeAll()
+			return nil, noop, fmt.Errorf("load voice activity model: %w", err)
 		}
-		out := make([]stt.Segment, len(segs))
-		for i, s := range segs {
-			out[i] = stt.Segment{Start: s.Start, End: s.End}
-		}
-		return out, nil
+		pool = append(pool, v)
 	}
-	return find, func() { v.Close() }, nil
+	log.Info("end of speech", "detector", "voice activity model", "vad_model", path, "contexts", len(pool))
+	find := func(samples []float32) ([]stt.Segment, error) {
+		for _, v := range pool {
+			segs, ok, err := v.TrySegments(samples)
+			if !ok {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out := make([]stt.Segment, len(segs))
+			for i, s := range segs {
+				out[i] = stt.Segment{Start: s.Start, End: s.End}
+			}
+			return out, nil
+		}
+		return nil, stt.ErrFinderBusy
+	}
+	return find, closeAll, nil
 }
 
 // whisperStats reads the whisper.cpp queue's numbers of t, or is nil when

@@ -50,5 +50,10 @@ func (v *VAD) Segments(samples []float32) ([]Segment, error) {
 	return nil, fmt.Errorf("detect speech: %w", ErrUnsupported)
 }
 
+// TrySegments fails with an error wrapping ErrUnsupported.
+func (v *VAD) TrySegments(samples []float32) ([]Segment, bool, error) {
+	return nil, true, fmt.Errorf("detect speech: %w", ErrUnsupported)
+}
+
 // Close does nothing.
 func (v *VAD) Close() error { return nil }

@@ -57,6 +57,23 @@ func NewVAD(path string) (*VAD, error) {
 func (v *VAD) Segments(samples []float32) ([]Segment, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	return v.segments(samples)
+}
+
+// TrySegments is Segments if no other call is running; ok is false, and
+// nothing was done, if one is. Callers that must not wait (a device's
+// reader) try again later or another VAD.
+func (v *VAD) TrySegments(samples []float32) (segs []Segment, ok bool, err error) {
+	if !v.mu.TryLock() {
+		return nil, false, nil
+	}
+	defer v.mu.Unlock()
+	segs, err = v.segments(samples)
+	return segs, true, err
+}
+
+// segments runs the model; v.mu is held.
+func (v *VAD) segments(samples []float32) ([]Segment, error) {
 	if v.ctx == nil {
 		return nil, fmt.Errorf("detect speech: %w", ErrClosed)
 	}
