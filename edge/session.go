@@ -366,7 +366,7 @@ func (ss *session) onListen(m proto.Message) {
 	case proto.ListenDetect:
 		text := strings.TrimSpace(m.Text)
 		if text == "" || ss.isWakePhrase(text) {
-			ss.log.Info("wake phrase", "text", text)
+			ss.log.Debug("wake phrase", "text", text)
 			return
 		}
 		ss.listening = false

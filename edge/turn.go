@@ -200,7 +200,10 @@ func (ss *session) runTurn(ctx context.Context, seq int, in turnInput) {
 	switch {
 	case fail == nil:
 		t.Outcome = proto.OutcomeOK
-		log.Info("turn done", "text", t.Transcript, "ms", t.TimingsMs["total"])
+		// What a child said stays in the record, which retention prunes,
+		// not in the system log, which keeps it longer.
+		log.Info("turn done", "chars", len(t.Transcript), "ms", t.TimingsMs["total"])
+		log.Debug("turn text", "text", t.Transcript)
 	case ctx.Err() != nil:
 		cause := context.Cause(ctx)
 		t.Outcome, t.Error = proto.OutcomeAborted, cause.Error()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -33,7 +34,7 @@ type pendingTranscriber struct {
 	t     edge.Transcriber // nil until a model is loaded
 	close func()
 	why   string // while t is nil
-	last  string // the last load error logged
+	bad   string // the model file that failed to load: path, size and time
 }
 
 func newPendingTranscriber(cfg sttConfig, stateDir, why string, log *slog.Logger) *pendingTranscriber {
@@ -85,8 +86,25 @@ func (p *pendingTranscriber) watch(ctx context.Context, every time.Duration) err
 
 // tryLoad loads a downloaded model, if there is one, and reports whether
 // speech recognition is ready.
+//
+// A file that failed to load is tried again only once it changes (a new
+// download replaced it): loading reads the whole model, tens to hundreds
+// of megabytes, and a damaged file would otherwise be read every poll.
 func (p *pendingTranscriber) tryLoad() bool {
-	if findDownloaded(p.stateDir) == "" {
+	name := findDownloaded(p.stateDir)
+	if name == "" {
+		return false
+	}
+	key := name
+	if path, err := resolveModel(name, p.stateDir); err == nil {
+		if fi, err := os.Stat(path); err == nil {
+			key = fmt.Sprintf("%s %d %s", path, fi.Size(), fi.ModTime())
+		}
+	}
+	p.mu.Lock()
+	bad := p.bad
+	p.mu.Unlock()
+	if key == bad {
 		return false
 	}
 	t, closeFn, why, err := openTranscriber(p.cfg, p.stateDir, p.log)
@@ -94,11 +112,9 @@ func (p *pendingTranscriber) tryLoad() bool {
 	defer p.mu.Unlock()
 	switch {
 	case err != nil:
-		if msg := err.Error(); msg != p.last {
-			p.last = msg
-			p.log.Warn("a speech model is there but does not load", "err", err)
-		}
-		p.why = "the speech model does not load: " + err.Error()
+		p.bad = key
+		p.log.Warn("a speech model is there but does not load; download it again", "model", name, "err", err)
+		p.why = "the speech model " + name + " does not load (download it again): " + err.Error()
 		return false
 	case t == nil:
 		p.why = why

@@ -55,16 +55,35 @@ func TestPendingTranscriberPicksUpADownload(t *testing.T) {
 		t.Fatal("watch did not end with its context")
 	}
 
+	// A damaged download is tried once, not at every poll.
+	dir := modelsDir(stateDir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	damaged := filepath.Join(dir, "ggml-tiny.en.bin")
+	if err := os.WriteFile(damaged, []byte("not a model"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if p.tryLoad() || !strings.Contains(p.NotReady(), "does not load") {
+		t.Fatalf("a damaged model: ready %q", p.NotReady())
+	}
+	p.mu.Lock()
+	p.why = "marker"
+	p.mu.Unlock()
+	if p.tryLoad() || p.NotReady() != "marker" {
+		t.Fatal("the same damaged file was loaded again")
+	}
+	past := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(damaged, past, past); err != nil {
+		t.Fatal(err)
+	}
+
 	model := whispertest.ModelFile(t, whispertest.ModelOptions{})
 	b, err := os.ReadFile(model)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := modelsDir(stateDir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "ggml-tiny.en.bin"), b, 0o640); err != nil {
+	if err := os.WriteFile(damaged, b, 0o640); err != nil { // a new download replaces it
 		t.Fatal(err)
 	}
 	if err := p.watch(context.Background(), time.Hour); err != nil { // returns once loaded

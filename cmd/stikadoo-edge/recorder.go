@@ -65,6 +65,11 @@ func (r *audioRecorder) RecordAudio(id string, opus [][]byte, samples []float32)
 	if err == nil {
 		err = f.Chmod(0o640)
 	}
+	if err == nil {
+		// On disk before the rename, so that after a power cut the name
+		// the turn record gives holds the whole recording.
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -78,9 +83,14 @@ func (r *audioRecorder) RecordAudio(id string, opus [][]byte, samples []float32)
 	return name, nil
 }
 
-// pruneAudio deletes recordings (and leftovers of interrupted writes)
-// last changed before cutoff, and returns how many it deleted.
-func pruneAudio(dir string, cutoff time.Time) (int, error) {
+// leftoverAge is how old a temporary file of an interrupted write must
+// be before pruning removes it.
+const leftoverAge = time.Hour
+
+// pruneAudio deletes the recordings last changed before cutoff (zero: of
+// any age) or whose session gone reports is no longer in the record, and
+// leftovers of interrupted writes. It returns how many files it deleted.
+func pruneAudio(dir string, cutoff time.Time, gone func(sessionID string) bool) (int, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -91,11 +101,23 @@ func pruneAudio(dir string, cutoff time.Time) (int, error) {
 	n := 0
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || !(strings.HasSuffix(name, opusSuffix) || strings.HasSuffix(name, wavSuffix) || strings.HasPrefix(name, ".rec-")) {
+		if !e.Type().IsRegular() {
 			continue
 		}
 		fi, err := e.Info()
-		if err != nil || !fi.ModTime().Before(cutoff) {
+		if err != nil {
+			continue
+		}
+		old := !cutoff.IsZero() && fi.ModTime().Before(cutoff)
+		var del bool
+		switch {
+		case strings.HasPrefix(name, ".rec-"):
+			del = time.Since(fi.ModTime()) > leftoverAge
+		case strings.HasSuffix(name, opusSuffix), strings.HasSuffix(name, wavSuffix):
+			id := strings.TrimSuffix(strings.TrimSuffix(name, opusSuffix), wavSuffix)
+			del = old || gone(sessionOfTurn(id))
+		}
+		if !del {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -106,20 +128,32 @@ func pruneAudio(dir string, cutoff time.Time) (int, error) {
 	return n, nil
 }
 
-// runAudioRetention prunes recordings older than maxAge every interval
-// until ctx is done. With maxAge 0 (keep sessions of any age) recordings
-// are kept as long as the record.
-func runAudioRetention(ctx context.Context, dir string, every, maxAge time.Duration, log *slog.Logger) error {
-	if maxAge <= 0 || every <= 0 {
+// sessionOfTurn is the session id in a turn id ("<session>-<seq>").
+func sessionOfTurn(turnID string) string {
+	if i := strings.LastIndexByte(turnID, '-'); i > 0 {
+		return turnID[:i]
+	}
+	return turnID
+}
+
+// runAudioRetention prunes recordings every interval until ctx is done:
+// those older than maxAge (0: kept as long as their session) and those
+// whose session the record no longer holds (pruned by age or by count).
+func runAudioRetention(ctx context.Context, dir string, every, maxAge time.Duration, gone func(string) bool, log *slog.Logger) error {
+	if every <= 0 {
 		return nil
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if n, err := pruneAudio(dir, time.Now().Add(-maxAge)); err != nil {
+		var cutoff time.Time
+		if maxAge > 0 {
+			cutoff = time.Now().Add(-maxAge)
+		}
+		if n, err := pruneAudio(dir, cutoff, gone); err != nil {
 			log.Warn("prune kept audio", "err", err)
 		} else if n > 0 {
-			log.Info("pruned kept audio", "files", n, "older_than", maxAge.String())
+			log.Info("pruned kept audio", "files", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -87,34 +87,46 @@ func TestKeepAudio(t *testing.T) {
 func TestPruneAudio(t *testing.T) {
 	dir := t.TempDir()
 	r := &audioRecorder{dir: dir}
-	for _, id := range []string{"old-001", "new-001"} {
+	for _, id := range []string{"old-001", "new-001", "orphan-002"} {
 		if _, err := r.RecordAudio(id, nil, edgetest.Speech(100*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	other := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(other, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	long := time.Now().Add(-48 * time.Hour)
-	for _, p := range []string{filepath.Join(dir, "old-001.wav"), other} {
-		if err := os.Chtimes(p, long, long); err != nil {
+	write := func(name string, age time.Duration) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-age)
+		if err := os.Chtimes(p, at, at); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, err := pruneAudio(dir, time.Now().Add(-24*time.Hour))
-	if err != nil || n != 1 {
-		t.Fatalf("pruneAudio = %d, %v; want 1 file", n, err)
+	write("notes.txt", 48*time.Hour) // not a recording: kept
+	write(".rec-123", 2*time.Hour)   // an interrupted write: removed
+	write(".rec-456", time.Minute)   // a write going on now: kept
+	long := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "old-001.wav"), long, long); err != nil {
+		t.Fatal(err)
+	}
+	gone := func(session string) bool { return session == "orphan" }
+	n, err := pruneAudio(dir, time.Now().Add(-24*time.Hour), gone)
+	if err != nil || n != 3 {
+		t.Fatalf("pruneAudio = %d, %v; want 3 files", n, err)
 	}
 	entries, _ := os.ReadDir(dir)
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if !slices.Equal(names, []string{"new-001.wav", "notes.txt"}) {
-		t.Errorf("left %v, want the new recording and the file that is not one", names)
+	if !slices.Equal(names, []string{".rec-456", "new-001.wav", "notes.txt"}) {
+		t.Errorf("left %v", names)
 	}
-	if n, err := pruneAudio(filepath.Join(dir, "missing"), time.Now()); n != 0 || err != nil {
+	// With no age limit, recordings go only with their session.
+	if n, err := pruneAudio(dir, time.Time{}, func(string) bool { return false }); n != 0 || err != nil {
+		t.Errorf("no age limit, sessions kept: pruned %d, %v", n, err)
+	}
+	if n, err := pruneAudio(filepath.Join(dir, "missing"), time.Now(), gone); n != 0 || err != nil {
 		t.Errorf("pruning a folder that is not there: %d, %v", n, err)
 	}
 }

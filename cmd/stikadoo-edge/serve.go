@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/edge/proto"
 	"github.com/stikadoo/stikadoo-edge/imagegen"
 	"github.com/stikadoo/stikadoo-edge/storage"
 	"github.com/stikadoo/stikadoo-edge/stt/whispercpp"
@@ -208,9 +209,9 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
 	}
 	if d.cfg.Retention.KeepAudio {
 		d.log.Info("keeping what devices say", "dir", filepath.Join(d.cfg.StateDir, audioDirName), "for", d.cfg.Retention.MaxAge.String())
-		g.Go(func() error { // ends when gctx is done, or at once when recordings are kept forever
+		g.Go(func() error { // ends when gctx is done
 			r := d.cfg.Retention
-			return runAudioRetention(gctx, filepath.Join(d.cfg.StateDir, audioDirName), r.Every, r.MaxAge, d.log)
+			return runAudioRetention(gctx, filepath.Join(d.cfg.StateDir, audioDirName), r.Every, r.MaxAge, d.sessionGone, d.log)
 		})
 	}
 	err := g.Wait()
@@ -218,6 +219,13 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
 		d.log.Info("stopped")
 	}
 	return err
+}
+
+// sessionGone reports whether the record no longer holds a session (a
+// read error counts as still there: nothing is deleted on a doubt).
+func (d *daemon) sessionGone(id string) bool {
+	_, _, err := d.store.Session(id)
+	return errors.Is(err, proto.ErrNotFound)
 }
 
 // otaURLs lists the OTA URLs a device can be given: one per non-loopback
