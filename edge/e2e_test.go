@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stikadoo/stikadoo-edge/storage"
+	"net"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -444,5 +447,65 @@ func TestRequestFlood(t *testing.T) {
 	}
 	if peak > 40 {
 		t.Errorf("goroutines grew by %d during the flood, want a bounded few", peak)
+	}
+}
+
+// stubbornTranscriber is a transcription that cannot be interrupted once
+// it has begun, as whisper's encoder: it ignores ctx for d.
+type stubbornTranscriber struct {
+	d       time.Duration
+	started chan struct{}
+}
+
+func (s *stubbornTranscriber) Transcribe(ctx context.Context, _ []float32) (string, error) {
+	close(s.started)
+	time.Sleep(s.d)
+	return "a cat", ctx.Err()
+}
+
+// TestShutdownRecordsTurnInFlight stops the server while a transcription
+// that cannot be interrupted runs: Serve waits for it, so the turn is in
+// the record before the store would be closed. It takes longer than the
+// HTTP deadline (5 s), as base.en can on a Pi.
+func TestShutdownRecordsTurnInFlight(t *testing.T) {
+	st, err := storage.Open(filepath.Join(t.TempDir(), "edge.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tr := &stubbornTranscriber{d: 5500 * time.Millisecond, started: make(chan struct{})}
+	srv, err := edge.NewServer(edge.Config{}, edge.Deps{Transcriber: tr, Images: &edgetest.ImageGenerator{}, Store: st, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }() // ends when ctx is cancelled
+	dev := &edgetest.Device{Dialect: proto.DialectStikadoo, OTAURL: "http://" + ln.Addr().String() + "/xiaozhi/ota/"}
+	if _, err := dev.Boot(turnCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Connect(turnCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.Hello(turnCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	go dev.RunTurn(turnCtx(t), edgetest.Speech(time.Second)) // ends when the server closes the connection
+	<-tr.started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_, turns, err := st.Session(dev.SessionID())
+	if err != nil || len(turns) != 1 {
+		t.Fatalf("after Serve returned: %d turns, %v; want the turn in flight recorded", len(turns), err)
+	}
+	if turns[0].Outcome != proto.OutcomeClosed {
+		t.Errorf("turn outcome %s, want %s", turns[0].Outcome, proto.OutcomeClosed)
 	}
 }

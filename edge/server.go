@@ -140,6 +140,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// Shutdown deadlines: plain HTTP requests, then sessions (whose turns may
+// be in a transcription that cannot be interrupted once it has begun).
+// Serve returns within the longer of the two.
+const (
+	httpShutdown    = 5 * time.Second
+	sessionShutdown = 15 * time.Second
+)
+
 // Serve serves ln until ctx is done, then tells every session goodbye,
 // closes them and returns nil. Any other serving error is returned.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -163,10 +171,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Stop accepting and tell the sessions at once, each with its own
+	// deadline: plain requests (a sticker download) get a few seconds,
+	// sessions long enough for a transcription that has begun to finish
+	// and its turn to be recorded before the daemon closes the store.
+	httpDone := make(chan struct{})
+	go func() { // ends within httpShutdown
+		defer close(httpDone)
+		hctx, cancel := context.WithTimeout(context.Background(), httpShutdown)
+		defer cancel()
+		if hs.Shutdown(hctx) != nil {
+			hs.Close() // requests still running at the deadline are cut
+		}
+	}()
+	sctx, cancel := context.WithTimeout(context.Background(), sessionShutdown)
 	defer cancel()
-	_ = hs.Shutdown(sctx) // stops accepting; hijacked WebSockets are closed below
 	s.closeSessions(sctx)
+	<-httpDone
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
