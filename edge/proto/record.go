@@ -82,7 +82,47 @@ const (
 	OutcomeAborted          = "aborted"
 	OutcomeClosed           = "closed"
 	OutcomeInternal         = "internal_error"
+	// OutcomeCloudUnavailable: a stage needed the cloud, which could not
+	// be reached or refused the connection.
+	OutcomeCloudUnavailable = "cloud_unavailable"
+	// OutcomeCloudError: the cloud took the turn and failed it (it told
+	// the device in an alert), or dropped the connection during it.
+	OutcomeCloudError = "cloud_error"
 )
+
+// BackendCloud is the Turn.Backend of a turn the cloud served.
+const BackendCloud = "cloud"
+
+// Cloud policies: when a turn is relayed to the cloud backend.
+const (
+	CloudLocal          = "local"            // never
+	CloudLocalThenCloud = "local-then-cloud" // when a needed local stage cannot serve
+	CloudFirst          = "cloud-first"      // whenever the cloud is available
+	CloudOnly           = "cloud-only"       // always; no local stage serves
+)
+
+// Breaker states of the cloud relay.
+const (
+	BreakerClosed   = "closed"
+	BreakerOpen     = "open"
+	BreakerHalfOpen = "half-open"
+)
+
+// CloudState is what the gateway knows of the cloud backend, for the
+// health report.
+type CloudState struct {
+	Policy           string    `json:"policy"`
+	Host             string    `json:"host,omitempty"` // the endpoint's host, never its key
+	Reachable        bool      `json:"reachable"`
+	LastProbe        time.Time `json:"last_probe,omitzero"`
+	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
+	LastError        string    `json:"last_error,omitempty"`
+	Breaker          string    `json:"breaker,omitempty"`
+	Dials            int64     `json:"dials"`
+	DialFailures     int64     `json:"dial_failures"`
+	Drops            int64     `json:"drops"`   // connections lost while open
+	Relayed          int64     `json:"relayed"` // turns handed to the cloud
+}
 
 // Turn sources.
 const (
@@ -93,26 +133,29 @@ const (
 // Turn is one request of a user: an utterance (or typed text) and what
 // became of it.
 type Turn struct {
-	ID         string           `json:"id"`
-	SessionID  string           `json:"session_id"`
-	DeviceID   string           `json:"device_id,omitempty"`
-	Seq        int              `json:"seq"` // 1-based within the session
-	Start      time.Time        `json:"start"`
-	End        time.Time        `json:"end"`
-	Source     string           `json:"source"`
-	Mode       string           `json:"mode,omitempty"`
-	AudioMs    int              `json:"audio_ms,omitempty"`
-	Audio      string           `json:"audio,omitempty"`     // the recording's file name, when audio is kept
-	Truncated  bool             `json:"truncated,omitempty"` // utterance cut at the maximum length
-	Transcript string           `json:"transcript,omitempty"`
-	Prompt     string           `json:"prompt,omitempty"`
-	ImageID    string           `json:"image_id,omitempty"`
-	OriginalID string           `json:"original_id,omitempty"`
-	Backend    string           `json:"backend,omitempty"`
-	Fallback   string           `json:"fallback,omitempty"` // which stage fell back, and why
-	TimingsMs  map[string]int64 `json:"timings_ms,omitempty"`
-	Outcome    string           `json:"outcome"`
-	Error      string           `json:"error,omitempty"`
+	ID         string    `json:"id"`
+	SessionID  string    `json:"session_id"`
+	DeviceID   string    `json:"device_id,omitempty"`
+	Seq        int       `json:"seq"` // 1-based within the session
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	Source     string    `json:"source"`
+	Mode       string    `json:"mode,omitempty"`
+	AudioMs    int       `json:"audio_ms,omitempty"`
+	Audio      string    `json:"audio,omitempty"`     // the recording's file name, when audio is kept
+	Truncated  bool      `json:"truncated,omitempty"` // utterance cut at the maximum length
+	Transcript string    `json:"transcript,omitempty"`
+	Prompt     string    `json:"prompt,omitempty"`
+	ImageID    string    `json:"image_id,omitempty"`
+	OriginalID string    `json:"original_id,omitempty"`
+	Backend    string    `json:"backend,omitempty"`
+	Fallback   string    `json:"fallback,omitempty"` // which stage fell back, and why
+	// Cloud names the stage that was relayed to the cloud ("stt", "image",
+	// or "turn" when the policy sent the whole turn); empty for a local turn.
+	Cloud     string           `json:"cloud,omitempty"`
+	TimingsMs map[string]int64 `json:"timings_ms,omitempty"`
+	Outcome   string           `json:"outcome"`
+	Error     string           `json:"error,omitempty"`
 }
 
 // Sticker is what an image generator returns: the printable PNG and,

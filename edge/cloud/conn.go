@@ -1,0 +1,332 @@
+package cloud
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Device says whose session a relay connection carries.
+type Device struct {
+	ID       string // MAC, sent as Device-Id
+	ClientID string // sent as Client-Id
+}
+
+// heartbeat is the small data frame that keeps an idle connection open.
+var heartbeat = []byte(`{"type":"heartbeat"}`)
+
+// Conn is one relay connection to the cloud gateway. Send, SendOpus and
+// Recv may be called from different goroutines; one goroutine reads and
+// one sends heartbeats, and both end when the connection closes.
+type Conn struct {
+	c    *Client
+	ws   *websocket.Conn
+	born time.Time
+
+	wmu      sync.Mutex // serializes writes
+	lastSend time.Time
+
+	in        chan frame
+	done      chan struct{}
+	closeOnce sync.Once
+	errMu     sync.Mutex
+	err       error
+	closing   bool
+}
+
+type frame struct {
+	audio bool
+	data  []byte
+}
+
+// Dial opens a relay connection for a device, if the breaker allows it.
+// The outcome feeds the breaker.
+func (c *Client) Dial(ctx context.Context, dev Device) (*Conn, error) {
+	if !c.breaker.Allow() {
+		return nil, fmt.Errorf("dial cloud: %w", ErrCircuitOpen)
+	}
+	c.dials.Add(1)
+	h := http.Header{}
+	h.Set("x-api-key", c.cfg.APIKey)
+	tok := c.cfg.Token
+	if tok == "" {
+		tok = c.cfg.APIKey
+	}
+	h.Set("Authorization", "Bearer "+tok)
+	h.Set("Protocol-Version", "1")
+	if dev.ID != "" {
+		h.Set("Device-Id", dev.ID)
+	}
+	if dev.ClientID != "" {
+		h.Set("Client-Id", dev.ClientID)
+	}
+	d := websocket.Dialer{
+		Proxy:            c.cfg.Proxy,
+		TLSClientConfig:  c.tlsConfig(),
+		HandshakeTimeout: c.cfg.DialTimeout,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	ws, resp, err := d.DialContext(dctx, c.cfg.URL, h)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		c.dialFails.Add(1)
+		c.breaker.Failure()
+		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			err = fmt.Errorf("%s: %w", resp.Status, ErrUnauthorized)
+		} else if resp != nil {
+			err = fmt.Errorf("%s: %w", resp.Status, err)
+		}
+		// Reachability stays the probe's verdict; the breaker counts this.
+		c.mu.Lock()
+		c.lastErr = "dial: " + err.Error()
+		c.mu.Unlock()
+		return nil, fmt.Errorf("dial cloud %s: %w", c.u.Host, err)
+	}
+	c.breaker.Success()
+	ws.SetReadLimit(GatewayMaxMessage)
+	cn := &Conn{c: c, ws: ws, born: c.clock.Now(), lastSend: c.clock.Now(),
+		in: make(chan frame, 64), done: make(chan struct{})}
+	go cn.reader()    // ends when the connection fails or is closed
+	go cn.heartbeat() // ends when the connection is done
+	return cn, nil
+}
+
+// Fresh reports whether the connection is open and young enough to
+// carry another turn before the gateway's two-hour limit.
+func (cn *Conn) Fresh() bool {
+	select {
+	case <-cn.done:
+		return false
+	default:
+	}
+	return cn.c.clock.Now().Sub(cn.born) < cn.c.cfg.ReconnectBefore
+}
+
+// Done is closed when the connection has ended.
+func (cn *Conn) Done() <-chan struct{} { return cn.done }
+
+// Err says why the connection ended (nil while it is open, ErrClosed
+// after Close).
+func (cn *Conn) Err() error {
+	cn.errMu.Lock()
+	defer cn.errMu.Unlock()
+	return cn.err
+}
+
+func (cn *Conn) fail(err error) {
+	cn.errMu.Lock()
+	if cn.err == nil {
+		cn.err = err
+		if !cn.closing {
+			cn.c.drops.Add(1)
+			cn.c.breaker.Failure()
+			cn.c.log.Warn("cloud connection lost", "err", err)
+		}
+	}
+	cn.errMu.Unlock()
+	cn.closeOnce.Do(func() { close(cn.done); cn.ws.Close() })
+}
+
+// Close closes the connection with a normal close frame.
+func (cn *Conn) Close() error {
+	cn.errMu.Lock()
+	cn.closing = true
+	cn.errMu.Unlock()
+	cn.wmu.Lock()
+	_ = cn.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	cn.wmu.Unlock()
+	cn.fail(ErrClosed)
+	return nil
+}
+
+// reader reads frames into cn.in. Wrapped audio ({"type":"audio",
+// "packets":[base64...]}) is unwrapped into one binary frame per packet.
+func (cn *Conn) reader() {
+	for {
+		mt, data, err := cn.ws.ReadMessage()
+		if err != nil {
+			cn.fail(fmt.Errorf("read: %w", err))
+			return
+		}
+		var out []frame
+		if mt == websocket.BinaryMessage {
+			out = []frame{{audio: true, data: data}}
+		} else if pk, ok := unwrapAudio(data); ok {
+			for _, p := range pk {
+				out = append(out, frame{audio: true, data: p})
+			}
+		} else {
+			out = []frame{{data: data}}
+		}
+		for _, f := range out {
+			select {
+			case cn.in <- f:
+			case <-cn.done:
+				return
+			}
+		}
+	}
+}
+
+// Recv returns the next frame from the cloud: audio (an Opus packet) or a
+// JSON text message.
+func (cn *Conn) Recv(ctx context.Context) (audio bool, data []byte, err error) {
+	select {
+	case f := <-cn.in:
+		return f.audio, f.data, nil
+	case <-cn.done:
+		// Frames read before the end are still handed out.
+		select {
+		case f := <-cn.in:
+			return f.audio, f.data, nil
+		default:
+		}
+		return false, nil, cn.Err()
+	case <-ctx.Done():
+		return false, nil, ctx.Err()
+	}
+}
+
+// Send sends one text frame: a JSON message, or Stikadoo base64 PCM.
+func (cn *Conn) Send(ctx context.Context, text []byte) error {
+	if len(text) > GatewayMaxFrame {
+		return fmt.Errorf("send to cloud: %d bytes: %w", len(text), ErrTooBig)
+	}
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	select {
+	case <-cn.done:
+		return fmt.Errorf("send to cloud: %w", cn.Err())
+	default:
+	}
+	dl := time.Now().Add(cn.c.cfg.WriteTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	_ = cn.ws.SetWriteDeadline(dl)
+	if err := cn.ws.WriteMessage(websocket.TextMessage, text); err != nil {
+		err = fmt.Errorf("send to cloud: %w", err)
+		go cn.fail(err) // ends at once; fail closes the socket, which needs no write lock
+		return err
+	}
+	cn.lastSend = cn.c.clock.Now()
+	return nil
+}
+
+// audioMessage wraps Opus packets as text: API Gateway closes the
+// connection on a binary frame from a client.
+type audioMessage struct {
+	Type          string   `json:"type"`
+	Format        string   `json:"format"`
+	Encoding      string   `json:"encoding"`
+	SampleRate    int      `json:"sample_rate"`
+	Channels      int      `json:"channels"`
+	FrameDuration int      `json:"frame_duration"`
+	Packets       []string `json:"packets"`
+}
+
+// audioOverhead bounds the JSON around the packets of one message.
+const audioOverhead = 160
+
+// SendOpus sends Opus packets (16 kHz mono, 60 ms) wrapped in text
+// messages of at most BatchBytes each.
+func (cn *Conn) SendOpus(ctx context.Context, packets [][]byte) error {
+	msg := audioMessage{Type: "audio", Format: "opus", Encoding: "base64", SampleRate: 16000, Channels: 1, FrameDuration: 60}
+	size := audioOverhead
+	flush := func() error {
+		if len(msg.Packets) == 0 {
+			return nil
+		}
+		b, err := json.Marshal(msg)
+		if err != nil {
+			return fmt.Errorf("wrap audio: %w", err)
+		}
+		msg.Packets, size = msg.Packets[:0], audioOverhead
+		return cn.Send(ctx, b)
+	}
+	for _, p := range packets {
+		n := base64.StdEncoding.EncodedLen(len(p)) + 3
+		if audioOverhead+n > cn.c.cfg.BatchBytes {
+			return fmt.Errorf("wrap audio: a packet of %d bytes: %w", len(p), ErrTooBig)
+		}
+		if size+n > cn.c.cfg.BatchBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		msg.Packets = append(msg.Packets, base64.StdEncoding.EncodeToString(p))
+		size += n
+	}
+	return flush()
+}
+
+// unwrapAudio decodes a wrapped audio message from the cloud.
+func unwrapAudio(b []byte) ([][]byte, bool) {
+	if !looksLikeAudio(b) {
+		return nil, false
+	}
+	var m audioMessage
+	if err := json.Unmarshal(b, &m); err != nil || m.Type != "audio" {
+		return nil, false
+	}
+	out := make([][]byte, 0, len(m.Packets))
+	for _, p := range m.Packets {
+		d, err := base64.StdEncoding.DecodeString(p)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, d)
+	}
+	return out, true
+}
+
+func looksLikeAudio(b []byte) bool {
+	var probe struct {
+		Type string `json:"type"`
+	}
+	return len(b) > 0 && b[0] == '{' && json.Unmarshal(b, &probe) == nil && probe.Type == "audio"
+}
+
+// heartbeat keeps the connection inside the gateway's idle timeout and
+// retires it after ReconnectBefore if it is idle then; a busy connection
+// is retired by the gateway's user at the next turn (Fresh).
+func (cn *Conn) heartbeat() {
+	clock := cn.c.clock
+	for {
+		t := clock.NewTimer(cn.c.cfg.Heartbeat)
+		select {
+		case <-cn.done:
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		if !cn.Fresh() {
+			cn.c.log.Info("retiring cloud connection before the gateway's limit", "age", clock.Now().Sub(cn.born).Round(time.Second).String())
+			cn.Close()
+			return
+		}
+		cn.wmu.Lock()
+		idle := clock.Now().Sub(cn.lastSend)
+		cn.wmu.Unlock()
+		if idle >= cn.c.cfg.Heartbeat-time.Second {
+			ctx, cancel := context.WithTimeout(context.Background(), cn.c.cfg.WriteTimeout)
+			err := cn.Send(ctx, heartbeat)
+			cancel()
+			if err != nil && !errors.Is(err, ErrClosed) {
+				return
+			}
+		}
+	}
+}
