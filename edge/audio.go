@@ -63,7 +63,9 @@ func (ss *session) onOpus(pkt []byte) error {
 	}
 	ss.badPackets = 0
 	ss.frame = f
-	if ss.srv.deps.Recorder != nil && !ss.uttOpusOff {
+	// Packets are kept to record the utterance and to replay it to the
+	// cloud, which takes Opus as the device sent it.
+	if (ss.srv.deps.Recorder != nil || ss.relay != nil) && !ss.uttOpusOff {
 		ss.keepPacket(pkt, len(f))
 	}
 	ss.onAudio(f)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/stikadoo/stikadoo-edge/edge/proto"
 )
 
 // Config is the gateway's configuration. Every field has a useful zero
@@ -63,6 +65,22 @@ type Config struct {
 	// Version is the daemon's version, shown in the health report, on the
 	// status page and in the metrics.
 	Version string
+
+	// Cloud says when turns are relayed to the cloud backend (Deps.Cloud).
+	Cloud CloudConfig
+}
+
+// CloudConfig says when and how turns are relayed to the cloud.
+type CloudConfig struct {
+	// Policy is proto.CloudLocal, CloudLocalThenCloud (the default),
+	// CloudFirst or CloudOnly. Without Deps.Cloud it is always local.
+	Policy string
+	// HelloTimeout bounds opening a relay connection, hello included
+	// (default 10 s).
+	HelloTimeout time.Duration
+	// TurnTimeout bounds a relayed turn from its input to the cloud's end
+	// of it (default 3 m).
+	TurnTimeout time.Duration
 }
 
 // AuthConfig says how devices authenticate on the WebSocket.
@@ -158,6 +176,11 @@ func (c Config) Defaults() Config {
 	}
 	def(&c.Endpoint.Silence, 800*time.Millisecond)
 	def(&c.Endpoint.MinSpeech, 200*time.Millisecond)
+	if c.Cloud.Policy == "" {
+		c.Cloud.Policy = proto.CloudLocalThenCloud
+	}
+	def(&c.Cloud.HelloTimeout, 10*time.Second)
+	def(&c.Cloud.TurnTimeout, 3*time.Minute)
 	return c
 }
 
@@ -198,6 +221,11 @@ func (c Config) Validate() error {
 	}
 	if c.Activation.Enabled && c.Activation.Secret == "" && len(c.Activation.DeviceKeys) == 0 {
 		return &ConfigError{"activation.enabled", "needs activation.secret or activation.device_keys"}
+	}
+	switch c.Cloud.Policy {
+	case proto.CloudLocal, proto.CloudLocalThenCloud, proto.CloudFirst, proto.CloudOnly:
+	default:
+		return &ConfigError{"cloud.policy", fmt.Sprintf("%q is not local, local-then-cloud, cloud-first or cloud-only", c.Cloud.Policy)}
 	}
 	if c.Endpoint.Threshold <= 0 || c.Endpoint.Threshold >= 1 {
 		return &ConfigError{"endpoint.threshold", "must be between 0 and 1"}

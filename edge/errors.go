@@ -17,4 +17,9 @@ var (
 	ErrMCPTimeout = errors.New("device did not answer in time")
 	// ErrDeviceRefused: the device answered an MCP request with an error.
 	ErrDeviceRefused = errors.New("device refused the request")
+	// ErrCloudDropped: the cloud connection ended during a relayed turn.
+	ErrCloudDropped = errors.New("cloud connection dropped")
+	// ErrCloudUnavailable: the policy needs the cloud and it is not
+	// reachable, or its breaker is open.
+	ErrCloudUnavailable = errors.New("cloud not available")
 )

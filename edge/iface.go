@@ -70,3 +70,39 @@ type Store interface {
 	// first.
 	Export(w io.Writer, since time.Time) error
 }
+
+// Cloud is the Stikadoo cloud backend, to which a turn is relayed when a
+// local stage cannot serve (Config.Cloud.Policy). Devices never talk to it
+// directly: the gateway relays.
+type Cloud interface {
+	// Available reports whether a relay may be tried now (the cloud
+	// answered its last probe and recent connections did not fail).
+	Available() bool
+	// Dial opens a relay connection for a device's session.
+	Dial(ctx context.Context, dev CloudDevice) (CloudLink, error)
+	// State is the cloud's part of the health report.
+	State() proto.CloudState
+}
+
+// CloudDevice says whose session a relay connection carries.
+type CloudDevice struct {
+	ID       string
+	ClientID string
+}
+
+// CloudLink is one relay connection. Send and SendOpus may be called
+// while another goroutine is in Recv.
+type CloudLink interface {
+	// Send sends a text frame: a device JSON message or base64 PCM.
+	Send(ctx context.Context, text []byte) error
+	// SendOpus sends Opus packets, wrapped as text.
+	SendOpus(ctx context.Context, packets [][]byte) error
+	// Recv returns the next frame from the cloud: an Opus packet (audio)
+	// or a JSON message.
+	Recv(ctx context.Context) (audio bool, data []byte, err error)
+	// Fresh reports whether the link is open and young enough for a turn.
+	Fresh() bool
+	// Done is closed when the link has ended.
+	Done() <-chan struct{}
+	Close() error
+}

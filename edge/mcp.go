@@ -67,6 +67,14 @@ func (m *mcpClient) call(ctx context.Context, method string, params any, timeout
 	}
 }
 
+// reserveID takes a request id, for a request relayed from the cloud.
+func (m *mcpClient) reserveID() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.next++
+	return m.next
+}
+
 // deliver hands a reply to its waiting caller; unmatched replies (late, or
 // requests from the device) are dropped.
 func (m *mcpClient) deliver(r proto.RPCResponse) {

@@ -32,8 +32,10 @@ type Deps struct {
 	// Recorder, if set, keeps each utterance's audio; nil: audio is
 	// dropped once transcribed.
 	Recorder AudioRecorder
-	Store    Store        // required
-	Logger   *slog.Logger // nil: slog.Default()
+	// Cloud is the cloud backend; nil: every turn is served here.
+	Cloud  Cloud
+	Store  Store        // required
+	Logger *slog.Logger // nil: slog.Default()
 }
 
 // Server is the device gateway. Create it with NewServer, serve it with
@@ -58,6 +60,7 @@ type Server struct {
 	refused  atomic.Int64
 	turns    atomic.Int64
 	turnsBad atomic.Int64
+	relayed  atomic.Int64
 }
 
 // NewServer checks cfg (after Defaults) and returns a gateway.
@@ -240,20 +243,21 @@ func (s *Server) release(ss *session) {
 
 // Health is the gateway's health report.
 type Health struct {
-	Status          string    `json:"status"` // "ok" or "degraded"
-	Sessions        int64     `json:"sessions"`
-	MaxSessions     int       `json:"max_sessions"`
-	SessionsRefused int64     `json:"sessions_refused"`
-	Turns           int64     `json:"turns"`
-	TurnsFailed     int64     `json:"turns_failed"`
-	STT             string    `json:"stt"`    // "available" or "unavailable"
-	Images          string    `json:"images"` // "available" or "unavailable"
-	Auth            string    `json:"auth"`   // "off" or "required"
-	Activation      bool      `json:"activation"`
-	Started         time.Time `json:"started"`
-	Version         string    `json:"version,omitempty"`
-	Problems        []string  `json:"problems,omitempty"`
-	Runtime         Runtime   `json:"runtime"`
+	Status          string            `json:"status"` // "ok" or "degraded"
+	Sessions        int64             `json:"sessions"`
+	MaxSessions     int               `json:"max_sessions"`
+	SessionsRefused int64             `json:"sessions_refused"`
+	Turns           int64             `json:"turns"`
+	TurnsFailed     int64             `json:"turns_failed"`
+	STT             string            `json:"stt"`    // "available" or "unavailable"
+	Images          string            `json:"images"` // "available" or "unavailable"
+	Auth            string            `json:"auth"`   // "off" or "required"
+	Activation      bool              `json:"activation"`
+	Started         time.Time         `json:"started"`
+	Version         string            `json:"version,omitempty"`
+	Cloud           *proto.CloudState `json:"cloud,omitempty"` // nil: no cloud configured
+	Problems        []string          `json:"problems,omitempty"`
+	Runtime         Runtime           `json:"runtime"`
 }
 
 // Runtime is the process's memory and goroutine use.
@@ -288,6 +292,24 @@ func (s *Server) Health() Health {
 	if s.deps.Images == nil {
 		h.Images = "unavailable"
 		h.Problems = append(h.Problems, "sticker generation is not set up: no image backend configured")
+	}
+	if c := s.deps.Cloud; c != nil {
+		st := c.State()
+		st.Policy, st.Relayed = s.cloudPolicy(), s.relayed.Load()
+		h.Cloud = &st
+		if st.Policy != proto.CloudLocal && !st.Reachable {
+			p := "the cloud backend is not reachable"
+			if !st.UnreachableSince.IsZero() {
+				p += " since " + st.UnreachableSince.UTC().Format(time.RFC3339)
+			}
+			if st.LastError != "" {
+				p += ": " + st.LastError
+			}
+			h.Problems = append(h.Problems, p)
+		}
+		if st.Breaker == proto.BreakerOpen {
+			h.Problems = append(h.Problems, "cloud connections keep failing: the circuit breaker is open")
+		}
 	}
 	if len(h.Problems) > 0 {
 		h.Status = "degraded"

@@ -53,6 +53,10 @@ type session struct {
 	closeReason string
 
 	mcp *mcpClient
+	// relay is the cloud relay, nil when the policy is local.
+	relay *cloudRelay
+	// helloRaw is the device's hello as sent, replayed to the cloud.
+	helloRaw []byte
 
 	helloDone atomic.Bool // for the writer: keep-alives start after hello
 
@@ -95,6 +99,9 @@ func newSession(s *Server, r *http.Request, c credentials) *session {
 	}
 	ss.rec = proto.Session{ID: id, DeviceID: c.DeviceID, ClientID: c.ClientID, RemoteAddr: r.RemoteAddr, Start: time.Now()}
 	ss.mcp = newMCPClient(ss)
+	if s.cloudPolicy() != proto.CloudLocal {
+		ss.relay = newCloudRelay(ss, s.deps.Cloud)
+	}
 	ss.ctx, ss.cancel = context.WithCancel(context.Background())
 	return ss
 }
@@ -274,6 +281,9 @@ func (ss *session) handleJSON(data []byte) error {
 		if ss.hello {
 			return &protocolError{proto.ClosePolicy, "second hello"}
 		}
+		if ss.relay != nil {
+			ss.helloRaw = append([]byte(nil), data...)
+		}
 		return ss.onHello(m)
 	}
 	if !ss.hello {
@@ -290,6 +300,9 @@ func (ss *session) handleJSON(data []byte) error {
 		ss.shutdown(proto.CloseNormal, "goodbye")
 	case proto.TypeMCP:
 		if len(m.Payload) == 0 {
+			return nil
+		}
+		if ss.relay != nil && ss.relay.fromDevice(m.Payload) {
 			return nil
 		}
 		resp, err := proto.DecodeRPCResponse(m.Payload)

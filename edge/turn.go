@@ -32,6 +32,7 @@ type turnFailure struct {
 	status  string
 	message string
 	emotion string
+	told    bool // the device was already told (by the cloud)
 }
 
 func (f *turnFailure) Error() string {
@@ -44,47 +45,62 @@ func (f *turnFailure) Error() string {
 // Messages for the user: short, plain and kind, for a child's parent to read.
 func failNoSpeech(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeNoSpeech, err, "Didn't catch that",
-		"I didn't hear any words. Hold the button, say what to draw, then let go.", "confused"}
+		"I didn't hear any words. Hold the button, say what to draw, then let go.", "confused", false}
 }
 
 func failSTTUnavailable(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeSTTUnavailable, err, "Can't listen yet",
-		"Speech recognition isn't set up on Stikadoo Edge yet. Ask a grown-up to set it up.", "sad"}
+		"Speech recognition isn't set up on Stikadoo Edge yet. Ask a grown-up to set it up.", "sad", false}
 }
 
 func failSTT(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeSTTError, err, "Listening trouble",
-		"Something went wrong while I was listening. Please try again.", "sad"}
+		"Something went wrong while I was listening. Please try again.", "sad", false}
 }
 
 func failRefused(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeRefused, err, "Let's draw something else",
-		"I can't make that sticker. How about an animal, a robot or a rainbow?", "embarrassed"}
+		"I can't make that sticker. How about an animal, a robot or a rainbow?", "embarrassed", false}
 }
 
 func failImageUnavailable(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeImageUnavailable, err, "Can't draw yet",
-		"Sticker drawing isn't set up on Stikadoo Edge yet. Ask a grown-up to set it up.", "sad"}
+		"Sticker drawing isn't set up on Stikadoo Edge yet. Ask a grown-up to set it up.", "sad", false}
 }
 
 func failImage(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeImageError, err, "Drawing trouble",
-		"I couldn't draw that sticker just now. Please try again in a moment.", "sad"}
+		"I couldn't draw that sticker just now. Please try again in a moment.", "sad", false}
 }
 
 func failDeviceRefused(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeDeviceRefused, err, "Printer trouble",
-		"The sticker couldn't be shown or printed. Check the paper, then try again.", "sad"}
+		"The sticker couldn't be shown or printed. Check the paper, then try again.", "sad", false}
 }
 
 func failDeviceTimeout(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeDeviceTimeout, err, "Printer trouble",
-		"The sticker took too long to arrive. Check the Wi-Fi, then try again.", "sad"}
+		"The sticker took too long to arrive. Check the Wi-Fi, then try again.", "sad", false}
+}
+
+func failCloudUnavailable(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeCloudUnavailable, err, "Can't reach the cloud",
+		"Stikadoo Edge couldn't reach the Stikadoo cloud. Check the internet connection, or ask a grown-up.", "sad", false}
+}
+
+func failCloudDropped(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeCloudError, err, "Lost the cloud",
+		"The connection to the Stikadoo cloud dropped. Please try again.", "sad", false}
+}
+
+func failCloudTimeout(err error) *turnFailure {
+	return &turnFailure{proto.OutcomeCloudError, err, "The cloud is slow",
+		"The Stikadoo cloud took too long. Please try again in a moment.", "sad", false}
 }
 
 func failInternal(err error) *turnFailure {
 	return &turnFailure{proto.OutcomeInternal, err, "Oops",
-		"Something went wrong on Stikadoo Edge. Please try again.", "sad"}
+		"Something went wrong on Stikadoo Edge. Please try again.", "sad", false}
 }
 
 // startTurn starts a turn, superseding one in flight. The new turn waits
@@ -219,8 +235,10 @@ func (ss *session) runTurn(ctx context.Context, seq int, in turnInput) {
 		t.Outcome, t.Error = fail.outcome, fail.Error()
 		srv.turnsBad.Add(1)
 		log.Warn("turn failed", "outcome", fail.outcome, "err", fail.err)
-		ss.send(proto.Alert{Type: proto.TypeAlert, Status: fail.status, Message: fail.message, Emotion: fail.emotion})
-		ss.endTurnMessages(tts)
+		if !fail.told {
+			ss.send(proto.Alert{Type: proto.TypeAlert, Status: fail.status, Message: fail.message, Emotion: fail.emotion})
+			ss.endTurnMessages(tts)
+		}
 	}
 	srv.metrics.observeTurn(t)
 	if err := srv.deps.Store.PutTurn(t); err != nil {
@@ -252,12 +270,47 @@ func (ss *session) endTurnMessages(tts bool) {
 func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput, tts bool) *turnFailure {
 	srv := ss.srv
 	text := in.text
-	if in.source == proto.SourceVoice {
-		if in.noSpeech || len(in.samples) < minUtterance {
-			return failNoSpeech(fmt.Errorf("%d ms of audio without speech", t.AudioMs))
+	if in.source == proto.SourceVoice && (in.noSpeech || len(in.samples) < minUtterance) {
+		return failNoSpeech(fmt.Errorf("%d ms of audio without speech", t.AudioMs))
+	}
+	// The whole turn goes to the cloud under cloud-only, and under
+	// cloud-first when the cloud is available (if it cannot be reached
+	// then, the turn is served locally).
+	switch srv.cloudPolicy() {
+	case proto.CloudOnly:
+		if !srv.deps.Cloud.Available() {
+			return failCloudUnavailable(fmt.Errorf("policy cloud-only: %w", ErrCloudUnavailable))
 		}
+		fail, relayed, err := ss.relayTurn(ctx, t, in, "turn", "policy cloud-only", tts)
+		if !relayed {
+			return failCloudUnavailable(err)
+		}
+		return fail
+	case proto.CloudFirst:
+		if srv.deps.Cloud.Available() {
+			fail, relayed, err := ss.relayTurn(ctx, t, in, "turn", "policy cloud-first", tts)
+			if relayed {
+				return fail
+			}
+			t.Fallback = "cloud-first: served locally: " + err.Error()
+		}
+	}
+	// localFails relays the turn when a local stage cannot serve and the
+	// policy allows it, or returns the local failure.
+	localFails := func(stage string, f *turnFailure) *turnFailure {
+		if ctx.Err() != nil || !ss.cloudFallback() {
+			return f
+		}
+		fail, relayed, err := ss.relayTurn(ctx, t, in, stage, f.Error(), tts)
+		if !relayed {
+			f.err = fmt.Errorf("%w (cloud fallback failed: %v)", f.err, err)
+			return f
+		}
+		return fail
+	}
+	if in.source == proto.SourceVoice {
 		if srv.deps.Transcriber == nil {
-			return failSTTUnavailable(proto.ErrUnavailable)
+			return localFails("stt", failSTTUnavailable(fmt.Errorf("no transcriber: %w", proto.ErrUnavailable)))
 		}
 		sctx, cancel := context.WithTimeout(ctx, srv.cfg.STTTimeout)
 		start := time.Now()
@@ -270,9 +323,9 @@ func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput
 		case errors.Is(err, proto.ErrNoSpeech):
 			return failNoSpeech(err)
 		case errors.Is(err, proto.ErrUnavailable):
-			return failSTTUnavailable(err)
+			return localFails("stt", failSTTUnavailable(err))
 		case err != nil:
-			return failSTT(err)
+			return localFails("stt", failSTT(err))
 		}
 		text = strings.TrimSpace(got)
 		if text == "" {
@@ -282,7 +335,7 @@ func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput
 	t.Transcript = text
 	ss.send(proto.STT{Type: proto.TypeSTT, Text: text})
 	if srv.deps.Images == nil {
-		return failImageUnavailable(proto.ErrUnavailable)
+		return localFails("image", failImageUnavailable(fmt.Errorf("no image generator: %w", proto.ErrUnavailable)))
 	}
 	if tts {
 		ss.send(proto.LLM{Type: proto.TypeLLM, Emotion: "thinking", Text: "🤔"})
@@ -302,13 +355,28 @@ func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput
 	case errors.Is(err, proto.ErrRefused):
 		return failRefused(err)
 	case errors.Is(err, proto.ErrUnavailable):
-		return failImageUnavailable(err)
+		return localFails("image", failImageUnavailable(err))
 	case err != nil:
-		return failImage(err)
+		return localFails("image", failImage(err))
 	case st == nil || len(st.PNG) == 0:
-		return failImage(errors.New("image backend returned no image"))
+		return localFails("image", failImage(errors.New("image backend returned no image")))
 	}
-	t.Prompt, t.Backend, t.Fallback = st.Prompt, st.Backend, st.Fallback
+	if st.Fallback != "" && ss.cloudFallback() {
+		// The sticker was drawn on the Pi because the image model could
+		// not serve: the cloud draws a real one, and the local sticker is
+		// printed only if the cloud cannot be reached.
+		fail, relayed, err := ss.relayTurn(ctx, t, in, "image", "local sticker drawn because "+st.Fallback, tts)
+		if relayed {
+			return fail
+		}
+		ss.log.Info("cloud fallback failed; printing the local sticker", "err", err)
+	}
+	t.Prompt, t.Backend = st.Prompt, st.Backend
+	if st.Fallback != "" && t.Fallback != "" {
+		t.Fallback += "; " + st.Fallback
+	} else if st.Fallback != "" {
+		t.Fallback = st.Fallback
+	}
 
 	now := time.Now()
 	img := proto.Image{ID: randomHex(16), ContentType: "image/png", Created: now, Data: st.PNG}
