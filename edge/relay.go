@@ -47,10 +47,11 @@ type cloudRelay struct {
 	ss    *session
 	cloud Cloud
 
-	mu      sync.Mutex
-	link    CloudLink
-	pending map[int64]json.RawMessage // id sent to the device -> the cloud's id
-	events  chan cloudMessage
+	mu       sync.Mutex
+	link     CloudLink
+	pumpDone chan struct{}             // closed when the link's pump has passed on all it read
+	pending  map[int64]json.RawMessage // id sent to the device -> the cloud's id
+	events   chan cloudMessage
 }
 
 func newCloudRelay(ss *session, c Cloud) *cloudRelay {
@@ -72,14 +73,16 @@ func (ss *session) cloudFallback() bool {
 }
 
 // open returns the session's link, dialing a new one (and saying hello
-// with the device's own hello) when there is none or it is too old.
-func (r *cloudRelay) open(ctx context.Context) (CloudLink, error) {
+// with the device's own hello) when there is none or it is too old, and
+// a channel closed when the link has ended and everything it brought has
+// been passed on.
+func (r *cloudRelay) open(ctx context.Context) (CloudLink, <-chan struct{}, error) {
 	ss := r.ss
 	r.mu.Lock()
-	old := r.link
+	old, oldDone := r.link, r.pumpDone
 	r.mu.Unlock()
 	if old != nil && old.Fresh() {
-		return old, nil
+		return old, oldDone, nil
 	}
 	if old != nil {
 		old.Close() // its pump ends
@@ -88,32 +91,33 @@ func (r *cloudRelay) open(ctx context.Context) (CloudLink, error) {
 	defer cancel()
 	link, err := r.cloud.Dial(hctx, CloudDevice{ID: ss.deviceID, ClientID: ss.creds.ClientID})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.drain()
+	done := make(chan struct{})
 	r.mu.Lock()
-	r.link = link
+	r.link, r.pumpDone = link, done
 	r.mu.Unlock()
 	ss.wg.Add(1)
-	go r.pump(link) // ends when the link ends or the session ends (it then closes the link)
+	go r.pump(link, done) // ends when the link ends or the session ends (it then closes the link)
 	hello := ss.helloRaw
 	if len(hello) == 0 {
 		hello = []byte(`{"type":"hello","version":1,"transport":"websocket"}`)
 	}
 	if err := link.Send(hctx, hello); err != nil {
-		return nil, fmt.Errorf("cloud hello: %w", err)
+		return nil, nil, fmt.Errorf("cloud hello: %w", err)
 	}
 	for {
 		select {
 		case ev := <-r.events:
 			if ev.Type == proto.TypeHello {
-				return link, nil
+				return link, done, nil
 			}
-		case <-link.Done():
-			return nil, fmt.Errorf("cloud hello: %w", ErrCloudDropped)
+		case <-done:
+			return nil, nil, fmt.Errorf("cloud hello: %w", ErrCloudDropped)
 		case <-hctx.Done():
 			link.Close()
-			return nil, fmt.Errorf("cloud hello: %w", context.Cause(hctx))
+			return nil, nil, fmt.Errorf("cloud hello: %w", context.Cause(hctx))
 		}
 	}
 }
@@ -131,9 +135,10 @@ func (r *cloudRelay) drain() {
 
 // pump passes what the cloud sends to the device, and to the relayed
 // turn as events.
-func (r *cloudRelay) pump(link CloudLink) {
+func (r *cloudRelay) pump(link CloudLink, done chan struct{}) {
 	ss := r.ss
 	defer ss.wg.Done()
+	defer close(done)
 	defer link.Close()
 	var ts uint32
 	for {
@@ -276,7 +281,7 @@ func (ss *session) relayTurn(ctx context.Context, t *proto.Turn, in turnInput, s
 	srv := ss.srv
 	r := ss.relay
 	start := time.Now()
-	link, err := r.open(ctx)
+	link, linkDone, err := r.open(ctx)
 	t.TimingsMs["cloud_connect"] = time.Since(start).Milliseconds()
 	if err != nil {
 		ss.log.Warn("cloud relay unavailable", "stage", stage, "err", err)
@@ -348,7 +353,7 @@ func (ss *session) relayTurn(ctx context.Context, t *proto.Turn, in turnInput, s
 		case <-grace:
 			ss.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSStop})
 			return ss.finishRelayed(t, start, alert), true, nil
-		case <-link.Done():
+		case <-linkDone:
 			t.TimingsMs["cloud"] = time.Since(start).Milliseconds()
 			return failCloudDropped(ErrCloudDropped), true, nil
 		case <-ctx.Done():

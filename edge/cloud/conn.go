@@ -33,12 +33,13 @@ type Conn struct {
 	wmu      sync.Mutex // serializes writes
 	lastSend time.Time
 
-	in        chan frame
-	done      chan struct{}
-	closeOnce sync.Once
-	errMu     sync.Mutex
-	err       error
-	closing   bool
+	in         chan frame
+	done       chan struct{}
+	readerDone chan struct{} // closed when the reader has pushed its last frame
+	closeOnce  sync.Once
+	errMu      sync.Mutex
+	err        error
+	closing    bool
 }
 
 type frame struct {
@@ -97,7 +98,7 @@ func (c *Client) Dial(ctx context.Context, dev Device) (*Conn, error) {
 	c.breaker.Success()
 	ws.SetReadLimit(GatewayMaxMessage)
 	cn := &Conn{c: c, ws: ws, born: c.clock.Now(), lastSend: c.clock.Now(),
-		in: make(chan frame, 64), done: make(chan struct{})}
+		in: make(chan frame, 64), done: make(chan struct{}), readerDone: make(chan struct{})}
 	go cn.reader()    // ends when the connection fails or is closed
 	go cn.heartbeat() // ends when the connection is done
 	return cn, nil
@@ -154,6 +155,7 @@ func (cn *Conn) Close() error {
 // reader reads frames into cn.in. Wrapped audio ({"type":"audio",
 // "packets":[base64...]}) is unwrapped into one binary frame per packet.
 func (cn *Conn) reader() {
+	defer close(cn.readerDone)
 	for {
 		mt, data, err := cn.ws.ReadMessage()
 		if err != nil {
@@ -171,6 +173,8 @@ func (cn *Conn) reader() {
 			out = []frame{{data: data}}
 		}
 		for _, f := range out {
+			// After a read error, done closes only once every frame read
+			// is queued; it closes earlier only on Close.
 			select {
 			case cn.in <- f:
 			case <-cn.done:
@@ -186,7 +190,7 @@ func (cn *Conn) Recv(ctx context.Context) (audio bool, data []byte, err error) {
 	select {
 	case f := <-cn.in:
 		return f.audio, f.data, nil
-	case <-cn.done:
+	case <-cn.readerDone:
 		// Frames read before the end are still handed out.
 		select {
 		case f := <-cn.in:

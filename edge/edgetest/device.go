@@ -108,6 +108,9 @@ type Device struct {
 	ChannelTimeout time.Duration
 	// Logf, if set, receives one line per timeline step.
 	Logf func(format string, args ...any)
+	// Frames, if set, sees every frame the device receives, as received
+	// (websocket.TextMessage or BinaryMessage), on the reading goroutine.
+	Frames func(messageType int, data []byte)
 
 	setupOnce sync.Once
 	setupErr  error
@@ -707,6 +710,9 @@ func (d *Device) readLoop(conn *websocket.Conn, q *eventQueue, done chan struct{
 			d.readEnded(conn, err)
 			q.close(fmt.Errorf("read: %w: %w", ErrClosed, err))
 			return
+		}
+		if d.Frames != nil {
+			d.Frames(mt, data)
 		}
 		ev := Event{At: d.since(), Raw: data}
 		if mt == websocket.BinaryMessage {

@@ -94,6 +94,9 @@ type ImageGenerator struct {
 	// Delay is how long each call takes; the call returns early with the
 	// context's error when ctx ends first.
 	Delay time.Duration
+	// Fallback, if set, marks the sticker as drawn on the Pi because the
+	// image model could not serve, with this reason (Backend "fallback").
+	Fallback string
 
 	texts []string
 }
@@ -103,7 +106,7 @@ type ImageGenerator struct {
 func (g *ImageGenerator) Sticker(ctx context.Context, text string) (*proto.Sticker, error) {
 	g.Lock()
 	g.texts = append(g.texts, text)
-	pngData, err, delay := g.PNG, g.Err, g.Delay
+	pngData, err, delay, fallback := g.PNG, g.Err, g.Delay, g.Fallback
 	g.Unlock()
 	if err := sleep(ctx, delay); err != nil {
 		return nil, fmt.Errorf("fake image generator: %w", err)
@@ -113,6 +116,9 @@ func (g *ImageGenerator) Sticker(ctx context.Context, text string) (*proto.Stick
 	}
 	if pngData == nil {
 		pngData = StickerPNG(text)
+	}
+	if fallback != "" {
+		return &proto.Sticker{PNG: pngData, Prompt: text, Backend: "fallback", Fallback: fallback}, nil
 	}
 	return &proto.Sticker{PNG: pngData, Prompt: text, Backend: "fake"}, nil
 }
