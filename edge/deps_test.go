@@ -35,6 +35,10 @@ func TestImportDirection(t *testing.T) {
 		"storage":    func(d string) bool { return d == "edge/proto" },
 		"stt":        func(d string) bool { return d == "edge/proto" },
 		"edge":       func(d string) bool { return d == "edge/proto" || d == "stt" },
+		"edge/cloud": func(d string) bool { return d == "edge/proto" },
+		"edge/cloud/cloudtest": func(d string) bool {
+			return d == "edge/proto" || d == "edge/cloud"
+		},
 	}
 	checked := 0
 	for pkg, allowed := range rules {

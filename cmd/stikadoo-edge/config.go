@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/edge/cloud"
 	"github.com/stikadoo/stikadoo-edge/imagegen"
 )
 
@@ -68,6 +69,9 @@ type daemonConfig struct {
 	STT       sttConfig
 	Image     imageConfig
 	Retention retentionConfig
+	// Cloud is the cloud client's configuration; its policy and turn
+	// timeouts are in Gateway.Cloud.
+	Cloud cloud.Config
 }
 
 // imageConfig is how stickers are made. Backend.Kind "" means no image
@@ -106,6 +110,7 @@ type fileConfig struct {
 	STT        sttFile        `toml:"stt"`
 	Image      imageFile      `toml:"image"`
 	Retention  retentionFile  `toml:"retention"`
+	Cloud      cloudFile      `toml:"cloud"`
 }
 
 type imageFile struct {
@@ -340,6 +345,20 @@ func (f *fileConfig) applyEnv(getenv func(string) string) error {
 	if ok {
 		f.STT.RemoteAPIKey = key
 	}
+	key, ok, err = envSecret(getenv, envCloudAPIKey, envCloudAPIKeyFile)
+	if err != nil {
+		return err
+	}
+	if ok {
+		f.Cloud.APIKey = key
+	}
+	key, ok, err = envSecret(getenv, envCloudToken, envCloudTokenFile)
+	if err != nil {
+		return err
+	}
+	if ok {
+		f.Cloud.Token = key
+	}
 	return nil
 }
 
@@ -441,6 +460,7 @@ func (f fileConfig) resolve(getenv func(string) string) daemonConfig {
 	if g.WakePhrases == nil {
 		c.Gateway.WakePhrases = slices.Clone(edge.DefaultWakePhrases)
 	}
+	c.Cloud, c.Gateway.Cloud = f.Cloud.resolve()
 	// An empty list or table is the same as none; only wake_phrases = []
 	// differs from leaving it out (it means no wake phrases).
 	if len(c.Gateway.Auth.APIKeys) == 0 {
@@ -590,6 +610,9 @@ func (c daemonConfig) validate() error {
 	if err := c.Image.validate(); err != nil {
 		return err
 	}
+	if err := validateCloud(c.Cloud, c.Gateway.Cloud); err != nil {
+		return err
+	}
 	r := c.Retention
 	if r.MaxAge < 0 {
 		return &edge.ConfigError{Field: "retention.max_age", Msg: fmt.Sprintf("%s must not be negative (0 keeps sessions of any age)", formatDuration(r.MaxAge))}
@@ -670,6 +693,7 @@ func (c daemonConfig) toFile(mask bool) fileConfig {
 		STT:       c.STT.toFile(sec),
 		Image:     c.Image.toFile(sec),
 		Retention: retentionFile{MaxAge: &maxAge, MaxSessions: &maxSess, Every: &every, KeepAudio: c.Retention.KeepAudio},
+		Cloud:     cloudToFile(c.Cloud, g.Cloud, sec),
 	}
 }
 

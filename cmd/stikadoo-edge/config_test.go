@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/edge/cloud"
 	"github.com/stikadoo/stikadoo-edge/imagegen"
 	"github.com/stikadoo/stikadoo-edge/stt/models"
 	"github.com/stikadoo/stikadoo-edge/stt/remote"
@@ -129,6 +130,24 @@ sampler_name = "Euler a"
 max_age = "720h"
 max_sessions = 500
 every = "10m"
+
+[cloud]
+url = "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+policy = "cloud-first"
+api_key = "cloud-key"
+token = "cloud-token"
+probe_interval = "2m"
+probe_timeout = "3s"
+backoff_min = "2s"
+backoff_max = "1m"
+dial_timeout = "7s"
+hello_timeout = "6s"
+turn_timeout = "2m"
+heartbeat = "5m"
+reconnect_before = "90m"
+batch_bytes = 8192
+breaker_failures = 5
+breaker_open = "30s"
 `
 
 func fullConfigWant(file string) daemonConfig {
@@ -147,6 +166,7 @@ func fullConfigWant(file string) daemonConfig {
 				RequireApproval: true, Timeout: 15 * time.Second,
 			},
 			Endpoint: edge.EndpointConfig{Threshold: 0.05, Silence: 600 * time.Millisecond, MinSpeech: 150 * time.Millisecond},
+			Cloud:    edge.CloudConfig{Policy: "cloud-first", HelloTimeout: 6 * time.Second, TurnTimeout: 2 * time.Minute},
 		},
 		STT: sttConfig{
 			Engine: "remote",
@@ -174,6 +194,13 @@ func fullConfigWant(file string) daemonConfig {
 			}.WithDefaults(),
 		},
 		Retention: retentionConfig{MaxAge: 720 * time.Hour, MaxSessions: 500, Every: 10 * time.Minute},
+		Cloud: cloud.Config{
+			URL: "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod", APIKey: "cloud-key", Token: "cloud-token",
+			ProbeInterval: 2 * time.Minute, ProbeTimeout: 3 * time.Second,
+			Backoff:     cloud.Backoff{Min: 2 * time.Second, Max: time.Minute, Jitter: 0.5},
+			DialTimeout: 7 * time.Second, WriteTimeout: 10 * time.Second, Heartbeat: 5 * time.Minute,
+			ReconnectBefore: 90 * time.Minute, BatchBytes: 8192, BreakerFailures: 5, BreakerOpen: 30 * time.Second,
+		},
 	}
 }
 
@@ -207,6 +234,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			Backend:   imagegen.BackendConfig{}.WithDefaults(),
 		},
 		Retention: retentionConfig{MaxAge: 90 * 24 * time.Hour, MaxSessions: 10000, Every: time.Hour},
+		Cloud:     cloud.Config{}.Defaults(),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)

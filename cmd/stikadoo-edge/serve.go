@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/edge/cloud"
 	"github.com/stikadoo/stikadoo-edge/edge/proto"
 	"github.com/stikadoo/stikadoo-edge/imagegen"
 	"github.com/stikadoo/stikadoo-edge/storage"
@@ -87,6 +88,9 @@ type daemon struct {
 	noSTT    string
 	// pending, if set, loads a speech model once one is downloaded.
 	pending *pendingTranscriber
+	// cloud is the cloud backend's client; nil when there is none or the
+	// policy is local.
+	cloud *cloud.Client
 }
 
 // openDaemon prepares the state directory, opens the store (failing at
@@ -127,6 +131,12 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	closeEngines := func() { closeVAD(); closeSTT() }
+	cl, err := openCloud(cfg.Cloud, cfg.Gateway.Cloud, log)
+	if err != nil {
+		closeEngines()
+		st.Close()
+		return nil, err
+	}
 	gw := cfg.Gateway
 	gw.Auth.TokenSecret = secret
 	gw.Version = buildVersion()
@@ -136,6 +146,9 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 	}
 	if tr != nil {
 		deps.Transcriber = tr
+	}
+	if cl != nil {
+		deps.Cloud = cloudGateway{cl}
 	}
 	srv, err := edge.NewServer(gw, deps)
 	if err != nil {
@@ -150,7 +163,7 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen, closeSTT: closeEngines, noSTT: noSTT, pending: pending}, nil
+	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen, closeSTT: closeEngines, noSTT: noSTT, pending: pending, cloud: cl}, nil
 }
 
 // listen binds the configured address.
@@ -198,6 +211,12 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { // ends when gctx is done (after sessions are closed) or serving fails
 		return d.srv.Serve(gctx, ln)
 	})
+	if d.cloud != nil {
+		d.log.Info("cloud relay", "host", d.cloud.Host(), "policy", d.cfg.Gateway.Cloud.Policy)
+		g.Go(func() error { // ends when gctx is done
+			return d.cloud.Run(gctx)
+		})
+	}
 	g.Go(func() error { // ends when gctx is done, or at once when retention is off
 		r := d.cfg.Retention
 		return d.store.RunRetention(gctx, r.Every, r.MaxAge, r.MaxSessions, d.log)
