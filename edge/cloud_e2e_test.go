@@ -415,3 +415,94 @@ func TestCloudKeyNeverReachesDevice(t *testing.T) {
 		t.Errorf("health has no cloud section: %s", health)
 	}
 }
+
+// TestCloudSlowTurn: a cloud that never finishes the turn is told to
+// abort after the turn timeout, and the device is told.
+func TestCloudSlowTurn(t *testing.T) {
+	gw, cl := startCloud(t, nil, cloud.Config{})
+	gw.SetFaults(cloudtest.Faults{Silent: true})
+	ts := startServer(t, edge.Config{Cloud: edge.CloudConfig{TurnTimeout: 300 * time.Millisecond}},
+		edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
+	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
+	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Alerts) != 1 || res.Alerts[0].Status != "The cloud is slow" {
+		t.Fatalf("alerts %+v", res.Alerts)
+	}
+	waitFor(t, func() bool { return gw.Stats().Routes[proto.TypeAbort] == 1 })
+	_, turns := waitTurns(t, ts, dev.SessionID(), 1)
+	if turns[0].Outcome != proto.OutcomeCloudError {
+		t.Errorf("turn recorded as %+v", turns[0])
+	}
+}
+
+// TestCloudAbortForwarded: the device's abort during a relayed turn
+// reaches the cloud and ends the turn.
+func TestCloudAbortForwarded(t *testing.T) {
+	gw, cl := startCloud(t, nil, cloud.Config{})
+	gw.SetFaults(cloudtest.Faults{Silent: true})
+	ts := startServer(t, edge.Config{}, edge.Deps{Cloud: cloudAdapter{cl}}) // no image model
+	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectOpusV1})
+	if err := dev.Detect("a whale"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return gw.Stats().Turns == 1 })
+	if err := dev.Abort("wake_word_detected"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return gw.Stats().Routes[proto.TypeAbort] == 1 })
+	_, turns := waitTurns(t, ts, dev.SessionID(), 1)
+	if turns[0].Outcome != proto.OutcomeAborted || turns[0].Cloud != "image" {
+		t.Errorf("turn recorded as %+v", turns[0])
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkRelayedTurn measures a voice turn relayed to the fake cloud
+// over loopback (TLS): the replay of 2 s of Stikadoo PCM, the cloud's
+// script, the device's download of the sticker, end to end.
+func BenchmarkRelayedTurn(b *testing.B) {
+	gw := &cloudtest.Gateway{}
+	gw.Start()
+	defer gw.Close()
+	cl, err := cloud.New(cloud.Config{URL: gw.URL(), APIKey: gw.APIKey, RootCAs: gw.RootCAs(), Proxy: noProxy, Logger: testLogger(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cl.Check(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	ts := startServer(b, edge.Config{}, edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
+	dev := &edgetest.Device{Dialect: proto.DialectStikadoo, OTAURL: ts.OTAURL()}
+	ctx := context.Background()
+	if _, err := dev.Boot(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := dev.Connect(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer dev.Close()
+	if _, err := dev.Hello(ctx); err != nil {
+		b.Fatal(err)
+	}
+	speech := edgetest.Speech(2 * time.Second)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := dev.RunTurn(ctx, speech)
+		if err != nil || !res.ImageDelivered {
+			b.Fatalf("turn %d: %v %+v", i, err, res)
+		}
+	}
+}

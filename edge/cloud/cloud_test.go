@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -428,5 +429,44 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5 s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestConfigMasksSecrets(t *testing.T) {
+	c := cloud.Config{URL: "wss://x/prod", APIKey: "sk-very-secret", Token: "tok-secret"}
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "cloud", c)
+	for _, s := range []string{c.String(), fmt.Sprintf("%v %+v", c, c), b.String()} {
+		if strings.Contains(s, "secret") {
+			t.Errorf("secret shown: %s", s)
+		}
+	}
+}
+
+// BenchmarkSendOpus measures wrapping and sending 10 s of Opus (167
+// packets of 120 bytes, a typical voice bit rate) to the fake gateway.
+func BenchmarkSendOpus(b *testing.B) {
+	gw := &cloudtest.Gateway{}
+	gw.Start()
+	defer gw.Close()
+	c, err := cloud.New(cloud.Config{URL: gw.URL(), APIKey: gw.APIKey, RootCAs: gw.RootCAs(), Proxy: noProxy, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := c.Dial(context.Background(), cloud.Device{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	pk := make([][]byte, 167)
+	for i := range pk {
+		pk[i] = make([]byte, 120)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := conn.SendOpus(context.Background(), pk); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

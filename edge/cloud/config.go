@@ -116,3 +116,18 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// String describes the configuration with its secrets masked, so that a
+// Config printed or logged by mistake gives nothing away.
+func (c Config) String() string {
+	mask := func(s string) string {
+		if s == "" {
+			return "none"
+		}
+		return "****"
+	}
+	return fmt.Sprintf("cloud %s api_key=%s token=%s", c.URL, mask(c.APIKey), mask(c.Token))
+}
+
+// LogValue logs the configuration as String does.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
