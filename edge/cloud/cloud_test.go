@@ -137,7 +137,7 @@ func TestProbeBackoff(t *testing.T) {
 	clock := cloudtest.NewClock()
 	c, err := cloud.New(cloud.Config{URL: "wss://cloud.invalid/prod", ProbeInterval: time.Minute,
 		Backoff: cloud.Backoff{Min: 5 * time.Second, Max: 40 * time.Second, Jitter: 0.5},
-		Clock: clock, Rand: func() float64 { return 0.5 }, Proxy: noProxy, Logger: quiet()})
+		Clock:   clock, Rand: func() float64 { return 0.5 }, Proxy: noProxy, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
