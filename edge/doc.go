@@ -4,7 +4,7 @@
 // transcript -> sticker -> device) and the image endpoint the device
 // downloads stickers from.
 //
-// It declares the small interfaces it consumes (Transcriber,
+// It declares the small interfaces it consumes (Transcriber, Cloud,
 // ImageGenerator, Store) and imports no adapter: engines and the store are
 // wired in by cmd/stikadoo-edge. It imports edge/proto and the stt front
 // end for end-of-speech detection.
