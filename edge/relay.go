@@ -403,14 +403,3 @@ func (ss *session) replayAudio(ctx context.Context, link CloudLink, in turnInput
 	}
 	return nil
 }
-
-// closeLink ends the session's link, if any.
-func (r *cloudRelay) closeLink() {
-	r.mu.Lock()
-	l := r.link
-	r.link = nil
-	r.mu.Unlock()
-	if l != nil {
-		l.Close()
-	}
-}
