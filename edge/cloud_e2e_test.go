@@ -132,6 +132,18 @@ func TestCloudServesTurnWithoutSpeechModel(t *testing.T) {
 			if h := ts.Health(); h.Cloud == nil || h.Cloud.Relayed != 1 || !h.Cloud.Reachable || h.Cloud.Policy != proto.CloudLocalThenCloud {
 				t.Errorf("health cloud = %+v", h.Cloud)
 			}
+			resp, err := http.Get(ts.URL + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, want := range []string{"stikadoo_cloud_reachable 1", "stikadoo_cloud_relayed_turns_total 1", "stikadoo_cloud_breaker_state 0",
+				"stikadoo_cloud_dials_total 1", "stikadoo_cloud_unreachable_since_seconds 0", `stikadoo_turns_total{outcome="ok"} 1`} {
+				if !strings.Contains(string(metrics), want+"\n") {
+					t.Errorf("metrics lack %q", want)
+				}
+			}
 		})
 	}
 }
@@ -413,6 +425,9 @@ func TestCloudKeyNeverReachesDevice(t *testing.T) {
 	}
 	if !strings.Contains(string(health), `"cloud"`) {
 		t.Errorf("health has no cloud section: %s", health)
+	}
+	if _, page := get(t, ts.URL+"/"); !strings.Contains(page, "Stikadoo cloud (local-then-cloud)") || !strings.Contains(page, "reachable; requests it served: 1") || strings.Contains(page, "SECRET") {
+		t.Errorf("status page cloud line missing or showing the key:\n%s", page)
 	}
 }
 

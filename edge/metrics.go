@@ -68,7 +68,51 @@ func newMetrics(s *Server) *metrics {
 			ConstLabels: prometheus.Labels{"version": s.cfg.Version},
 		}, func() float64 { return 1 }),
 	)
+	if c := s.deps.Cloud; c != nil {
+		m.reg.MustRegister(cloudMetrics(s, c)...)
+	}
 	return m
+}
+
+// cloudMetrics export the cloud's part of the health report. The last
+// error stays in the health report: as a label it would make a new series
+// for every distinct message.
+func cloudMetrics(s *Server, c Cloud) []prometheus.Collector {
+	gauge := func(name, help string, f func(proto.CloudState) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(c.State()) })
+	}
+	counter := func(name, help string, f func(proto.CloudState) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(c.State())) })
+	}
+	return []prometheus.Collector{
+		gauge("stikadoo_cloud_reachable", "1 when the last probe of the cloud backend succeeded.", func(st proto.CloudState) float64 {
+			if st.Reachable {
+				return 1
+			}
+			return 0
+		}),
+		gauge("stikadoo_cloud_unreachable_since_seconds", "Unix time since when the cloud has been unreachable; 0 while it is reachable.", func(st proto.CloudState) float64 {
+			if st.UnreachableSince.IsZero() {
+				return 0
+			}
+			return float64(st.UnreachableSince.Unix())
+		}),
+		gauge("stikadoo_cloud_breaker_state", "Circuit breaker around cloud connections: 0 closed, 1 half-open, 2 open.", func(st proto.CloudState) float64 {
+			switch st.Breaker {
+			case proto.BreakerHalfOpen:
+				return 1
+			case proto.BreakerOpen:
+				return 2
+			}
+			return 0
+		}),
+		counter("stikadoo_cloud_dials_total", "Connections to the cloud tried.", func(st proto.CloudState) int64 { return st.Dials }),
+		counter("stikadoo_cloud_dial_failures_total", "Connections to the cloud that failed to open.", func(st proto.CloudState) int64 { return st.DialFailures }),
+		counter("stikadoo_cloud_drops_total", "Cloud connections lost while open.", func(st proto.CloudState) int64 { return st.Drops }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "stikadoo_cloud_relayed_turns_total", Help: "Turns relayed to the cloud.",
+		}, func() float64 { return float64(s.relayed.Load()) }),
+	}
 }
 
 // observeTurn counts an ended turn and its stage times.
