@@ -521,3 +521,85 @@ func BenchmarkRelayedTurn(b *testing.B) {
 		}
 	}
 }
+
+// TestCloudMessagesFiltered: what the cloud must not make a device do
+// stays with the Pi: a reboot, a tts without state (firmware would
+// crash), a second hello, text that is not JSON.
+func TestCloudMessagesFiltered(t *testing.T) {
+	gw, cl := startCloud(t, nil, cloud.Config{})
+	gw.SetFaults(cloudtest.Faults{Inject: [][]byte{
+		[]byte(`{"type":"system","command":"reboot"}`), []byte(`{"type":"tts"}`), []byte(`{"type":"tts","state":""}`),
+		[]byte(`{"type":"hello","transport":"websocket","session_id":"x"}`), []byte(`not json`), []byte(`{"type":"heartbeat"}`),
+		[]byte(`{"type":"mcp","payload":{"jsonrpc":"2.0","id":99,"result":{}}}`),
+	}})
+	ts := startServer(t, edge.Config{}, edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
+	var mu sync.Mutex
+	var got []string
+	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo, Frames: func(mt int, b []byte) {
+		if mt == websocket.TextMessage {
+			mu.Lock()
+			got = append(got, string(b))
+			mu.Unlock()
+		}
+	}})
+	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
+	if err != nil || !res.ImageDelivered {
+		t.Fatalf("turn: %v %+v", err, res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, f := range got {
+		var m struct {
+			Type    string  `json:"type"`
+			State   *string `json:"state"`
+			Payload struct {
+				ID *int64 `json:"id"`
+			} `json:"payload"`
+		}
+		if err := json.Unmarshal([]byte(f), &m); err != nil {
+			t.Errorf("device got a frame that is not JSON: %q", f)
+			continue
+		}
+		switch {
+		case m.Type == proto.TypeSystem, m.Type == "heartbeat",
+			m.Type == proto.TypeTTS && (m.State == nil || *m.State == ""),
+			m.Type == proto.TypeHello && strings.Contains(f, `"x"`),
+			m.Type == proto.TypeMCP && m.Payload.ID != nil && *m.Payload.ID == 99:
+			t.Errorf("the cloud's %q reached the device", f)
+		}
+	}
+}
+
+// TestCloudLargePCMFrame: a Stikadoo frame larger than the cloud's 32 KB
+// frame limit (devices may send up to 64 KiB) is replayed in 60 ms pieces.
+func TestCloudLargePCMFrame(t *testing.T) {
+	gw, cl := startCloud(t, nil, cloud.Config{})
+	ts := startServer(t, edge.Config{}, edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
+	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
+	speech := edgetest.Speech(1500 * time.Millisecond) // 24000 samples: 64000 base64 characters
+	pcm := make([]int16, len(speech))
+	for i, s := range speech {
+		pcm[i] = int16(s * 32767)
+	}
+	frame := proto.EncodePCMText(pcm)
+	if len(frame) <= cloudtest.MaxFrame {
+		t.Fatalf("test frame of %d bytes is within the cloud's limit", len(frame))
+	}
+	if err := dev.ListenStart(proto.ModeManual); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.SendRaw(websocket.TextMessage, frame); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.ListenStop(); err != nil {
+		t.Fatal(err)
+	}
+	_, turns := waitTurns(t, ts, dev.SessionID(), 1)
+	if turns[0].Outcome != proto.OutcomeOK || turns[0].Cloud != "stt" {
+		t.Fatalf("turn recorded as %+v", turns[0])
+	}
+	st := gw.Stats()
+	if st.PCMFrames != 25 || st.PCMBytes != 2*len(pcm) || st.MaxFrame > cloudtest.MaxFrame || len(st.Closes) != 0 {
+		t.Errorf("cloud got %d PCM frames (%d bytes), largest %d, closes %v; want 25 frames of 60 ms", st.PCMFrames, st.PCMBytes, st.MaxFrame, st.Closes)
+	}
+}

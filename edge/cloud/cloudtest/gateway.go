@@ -71,6 +71,9 @@ type Faults struct {
 	DropAfterSTT bool
 	// Silent never answers turns (to test timeouts).
 	Silent bool
+	// Inject is sent as text frames at the start of every turn: messages
+	// a relay must not pass to a device, for example.
+	Inject [][]byte
 }
 
 // Stats is what the fake saw.
@@ -400,6 +403,9 @@ func (c *gwConn) startTurn(ctx context.Context) {
 // turn.
 func (c *gwConn) playTurn(ctx context.Context, f Faults) {
 	g := c.g
+	for _, b := range f.Inject {
+		_ = c.write(websocket.TextMessage, b)
+	}
 	_ = c.send(proto.STT{Type: proto.TypeSTT, Text: g.Transcript})
 	if f.DropAfterSTT {
 		c.ws.UnderlyingConn().Close()
