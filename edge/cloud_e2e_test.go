@@ -396,6 +396,9 @@ func TestCloudKeyNeverReachesDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	otaJSON, _ := json.Marshal(ota)
+	if !strings.HasPrefix(ota.WebSocket.URL, "ws://"+ts.Addr+"/") {
+		t.Errorf("the version check sent the device to %q, not to the Pi", ota.WebSocket.URL)
+	}
 	if err := dev.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
