@@ -275,8 +275,12 @@ func TestCloudPolicyLocalNeverDials(t *testing.T) {
 // reconnects.
 func TestCloudDropsMidTurn(t *testing.T) {
 	gw, cl := startCloud(t, nil, cloud.Config{})
-	gw.SetFaults(cloudtest.Faults{DropAfterSTT: true})
 	ts := startServer(t, edge.Config{}, edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
+	// A bystander with a cloud connection of its own, open throughout.
+	bystander := connect(t, ts, &edgetest.Device{Dialect: proto.DialectOpusV1})
+	if res, err := bystander.RunTurn(relayCtx(t), edgetest.Speech(time.Second)); err != nil || !res.ImageDelivered {
+		t.Fatalf("bystander: %v %+v", err, res)
+	}
 	for _, dialect := range []string{proto.DialectStikadoo, proto.DialectOpusV2} {
 		gw.SetFaults(cloudtest.Faults{DropAfterSTT: true})
 		dev := connect(t, ts, &edgetest.Device{Dialect: dialect})
@@ -299,6 +303,12 @@ func TestCloudDropsMidTurn(t *testing.T) {
 		if turns[0].Outcome != proto.OutcomeCloudError || turns[0].Cloud != "stt" || turns[1].Outcome != proto.OutcomeOK {
 			t.Errorf("%s: turns recorded as %+v / %+v", dialect, turns[0], turns[1])
 		}
+	}
+	if res, err := bystander.RunTurn(relayCtx(t), edgetest.Speech(time.Second)); err != nil || !res.ImageDelivered {
+		t.Fatalf("the bystander's session suffered from another's drop: %v %+v", err, res)
+	}
+	if st := gw.Stats(); st.Connections != 5 {
+		t.Errorf("cloud saw %d connections; want 5 (bystander 1, each dialect 2)", st.Connections)
 	}
 }
 

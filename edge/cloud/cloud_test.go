@@ -336,6 +336,36 @@ func TestGatewayEnforcesLimits(t *testing.T) {
 	}
 }
 
+// TestGatewayMaxAge: the fake ends a busy connection at its maximum age,
+// as API Gateway does at two hours.
+func TestGatewayMaxAge(t *testing.T) {
+	gw := startGateway(t, &cloudtest.Gateway{MaxAge: 300 * time.Millisecond})
+	c := newClient(t, gw, cloud.Config{})
+	conn, err := c.Dial(ctxT(t), cloud.Device{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := ctxT(t)
+	for {
+		select {
+		case <-conn.Done():
+			var ce *websocket.CloseError
+			if !errors.As(conn.Err(), &ce) || ce.Code != websocket.CloseGoingAway {
+				t.Fatalf("connection ended with %v, want close 1001", conn.Err())
+			}
+			if c.State().Drops != 1 {
+				t.Errorf("drops %d, want 1", c.State().Drops)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+			_ = conn.Send(ctx, []byte(`{"type":"heartbeat"}`)) // busy, never idle
+		case <-ctx.Done():
+			t.Fatal("connection not ended at the maximum age")
+		}
+	}
+}
+
 // TestSendOpusBatches: Opus packets go as text, batched under the limit.
 func TestSendOpusBatches(t *testing.T) {
 	gw := startGateway(t, nil)
