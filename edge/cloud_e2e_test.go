@@ -616,3 +616,22 @@ func TestCloudLargePCMFrame(t *testing.T) {
 		t.Errorf("cloud got %d PCM frames (%d bytes), largest %d, closes %v; want 25 frames of 60 ms", st.PCMFrames, st.PCMBytes, st.MaxFrame, st.Closes)
 	}
 }
+
+// TestCloudLateEndOfTurnIgnored: a late tts stop of the cloud's previous
+// turn, arriving after the new turn was sent, does not end the new turn.
+func TestCloudLateEndOfTurnIgnored(t *testing.T) {
+	gw, cl := startCloud(t, nil, cloud.Config{})
+	gw.SetFaults(cloudtest.Faults{Inject: [][]byte{
+		[]byte(`{"type":"tts","state":"sentence_start","text":"Here is your last sticker!"}`),
+		[]byte(`{"type":"tts","state":"stop"}`), []byte(`{"type":"thinking","status":"stop"}`),
+	}})
+	ts := startServer(t, edge.Config{}, edge.Deps{Cloud: cloudAdapter{cl}}) // no image model
+	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectOpusV1})
+	if err := dev.Detect("a whale"); err != nil {
+		t.Fatal(err)
+	}
+	_, turns := waitTurns(t, ts, dev.SessionID(), 1)
+	if tr := turns[0]; tr.Outcome != proto.OutcomeOK || tr.Transcript != cloudtest.DefaultTranscript || tr.Cloud != "image" {
+		t.Errorf("turn recorded as %+v; it ended at the late tts stop", tr)
+	}
+}

@@ -322,16 +322,29 @@ func (ss *session) relayTurn(ctx context.Context, t *proto.Turn, in turnInput, s
 	defer timer.Stop()
 	var grace <-chan time.Time
 	alert := ""
+	thinking := false // the cloud showed "Thinking..." and has not ended it
+	// started: the cloud has begun this turn (stt, thinking start or an
+	// alert, what a backend sends first). Until then an end of turn is a
+	// late one of the previous turn, such as its closing tts.
+	started := false
 	for {
 		select {
 		case ev := <-r.events:
+			switch {
+			case ev.Type == proto.TypeSTT, ev.Type == proto.TypeAlert,
+				ev.Type == proto.TypeThinking && ev.Status == "start":
+				started = true
+			case !started:
+				continue
+			}
 			switch ev.Type {
 			case proto.TypeSTT:
 				t.Transcript = ev.Text
 			case proto.TypeAlert:
 				alert = ev.Status + ": " + ev.Message
 			case proto.TypeThinking:
-				if ev.Status != "stop" {
+				thinking = ev.Status != "stop"
+				if thinking {
 					continue
 				}
 				if !tts {
@@ -345,9 +358,13 @@ func (ss *session) relayTurn(ctx context.Context, t *proto.Turn, in turnInput, s
 				case proto.TTSStart:
 					grace = nil
 				case proto.TTSStop:
-					if tts {
-						return ss.finishRelayed(t, start, alert), true, nil
+					// The end of the turn for devices driven by tts; a
+					// cloud that ends a printer's turn this way gets
+					// its "Thinking..." closed for it.
+					if !tts && thinking {
+						ss.send(proto.Thinking{Type: proto.TypeThinking, Status: "stop"})
 					}
+					return ss.finishRelayed(t, start, alert), true, nil
 				}
 			}
 		case <-grace:
