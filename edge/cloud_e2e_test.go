@@ -3,6 +3,7 @@ package edge_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -633,5 +634,23 @@ func TestCloudLateEndOfTurnIgnored(t *testing.T) {
 	_, turns := waitTurns(t, ts, dev.SessionID(), 1)
 	if tr := turns[0]; tr.Outcome != proto.OutcomeOK || tr.Transcript != cloudtest.DefaultTranscript || tr.Cloud != "image" {
 		t.Errorf("turn recorded as %+v; it ended at the late tts stop", tr)
+	}
+}
+
+// TestCloudServesWhileModelDownloads: speech recognition that is set up
+// but not ready (a model still downloading answers ErrUnavailable) is
+// relayed like a missing one.
+func TestCloudServesWhileModelDownloads(t *testing.T) {
+	_, cl := startCloud(t, nil, cloud.Config{})
+	stt := &edgetest.Transcriber{Err: fmt.Errorf("model base.en still downloading: %w", proto.ErrUnavailable)}
+	ts := startServer(t, edge.Config{}, edge.Deps{Transcriber: stt, Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
+	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectOpusV3})
+	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
+	if err != nil || !res.ImageDelivered || res.STT != cloudtest.DefaultTranscript {
+		t.Fatalf("turn: %v %+v", err, res)
+	}
+	_, turns := waitTurns(t, ts, dev.SessionID(), 1)
+	if tr := turns[0]; tr.Cloud != "stt" || !strings.Contains(tr.Fallback, "still downloading") || stt.Calls() != 1 {
+		t.Errorf("turn recorded as %+v (local stt calls %d)", tr, stt.Calls())
 	}
 }
