@@ -654,3 +654,29 @@ func TestCloudServesWhileModelDownloads(t *testing.T) {
 		t.Errorf("turn recorded as %+v (local stt calls %d)", tr, stt.Calls())
 	}
 }
+
+// TestCloudNoHelloOpensBreaker: a cloud that accepts connections but
+// never says hello is a failing cloud: the turns get the local alert and,
+// after BreakerFailures, no more connections are tried.
+func TestCloudNoHelloOpensBreaker(t *testing.T) {
+	gw, cl := startCloud(t, nil, cloud.Config{BreakerFailures: 2, Clock: cloudtest.NewClock()})
+	gw.SetFaults(cloudtest.Faults{NoHello: true})
+	ts := startServer(t, edge.Config{Cloud: edge.CloudConfig{HelloTimeout: 200 * time.Millisecond}},
+		edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
+	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
+	for i := 1; i <= 3; i++ {
+		res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Alerts) != 1 || res.Alerts[0].Status != "Can't listen yet" {
+			t.Fatalf("turn %d: alerts %+v, want the local one", i, res.Alerts)
+		}
+	}
+	if st := gw.Stats(); st.Connections != 2 {
+		t.Errorf("cloud saw %d connections, want 2 before the breaker opened", st.Connections)
+	}
+	if s := cl.Breaker().State(); s != proto.BreakerOpen {
+		t.Errorf("breaker %s, want open", s)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -33,6 +34,7 @@ type Conn struct {
 	wmu      sync.Mutex // serializes writes
 	lastSend time.Time
 
+	heard      atomic.Bool // a frame came from the cloud
 	in         chan frame
 	done       chan struct{}
 	readerDone chan struct{} // closed when the reader has pushed its last frame
@@ -48,7 +50,8 @@ type frame struct {
 }
 
 // Dial opens a relay connection for a device, if the breaker allows it.
-// The outcome feeds the breaker.
+// The outcome feeds the breaker: a refused handshake is a failure, the
+// cloud's first frame a success.
 func (c *Client) Dial(ctx context.Context, dev Device) (*Conn, error) {
 	if !c.breaker.Allow() {
 		return nil, fmt.Errorf("dial cloud: %w", ErrCircuitOpen)
@@ -95,7 +98,8 @@ func (c *Client) Dial(ctx context.Context, dev Device) (*Conn, error) {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("dial cloud %s: %w", c.u.Host, err)
 	}
-	c.breaker.Success()
+	// The breaker hears of success when the cloud first speaks (reader),
+	// of failure when the connection is lost or given up on first.
 	ws.SetReadLimit(GatewayMaxMessage)
 	cn := &Conn{c: c, ws: ws, born: c.clock.Now(), lastSend: c.clock.Now(),
 		in: make(chan frame, 64), done: make(chan struct{}), readerDone: make(chan struct{})}
@@ -140,9 +144,15 @@ func (cn *Conn) fail(err error) {
 	cn.closeOnce.Do(func() { close(cn.done); cn.ws.Close() })
 }
 
-// Close closes the connection with a normal close frame.
+// Close closes the connection with a normal close frame. A connection
+// given up on before the cloud sent anything (no hello in time) counts as
+// a failed one for the breaker.
 func (cn *Conn) Close() error {
 	cn.errMu.Lock()
+	if !cn.closing && cn.err == nil && !cn.heard.Load() {
+		cn.c.dialFails.Add(1)
+		cn.c.breaker.Failure()
+	}
 	cn.closing = true
 	cn.errMu.Unlock()
 	cn.wmu.Lock()
@@ -161,6 +171,9 @@ func (cn *Conn) reader() {
 		if err != nil {
 			cn.fail(fmt.Errorf("read: %w", err))
 			return
+		}
+		if !cn.heard.Swap(true) {
+			cn.c.breaker.Success()
 		}
 		var out []frame
 		if mt == websocket.BinaryMessage {

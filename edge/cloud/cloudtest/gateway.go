@@ -71,6 +71,8 @@ type Faults struct {
 	DropAfterSTT bool
 	// Silent never answers turns (to test timeouts).
 	Silent bool
+	// NoHello accepts connections but never answers hello.
+	NoHello bool
 	// Inject is sent as text frames at the start of every turn: messages
 	// a relay must not pass to a device, for example.
 	Inject [][]byte
@@ -337,7 +339,12 @@ func (c *gwConn) route(ctx context.Context, data []byte) {
 	g.mu.Unlock()
 	switch route {
 	case proto.TypeHello:
-		_ = c.send(proto.NewServerHello(c.id))
+		g.mu.Lock()
+		silent := g.faults.NoHello
+		g.mu.Unlock()
+		if !silent {
+			_ = c.send(proto.NewServerHello(c.id))
+		}
 	case proto.TypeListen:
 		switch m.State {
 		case proto.ListenStop:
