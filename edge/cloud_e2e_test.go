@@ -465,6 +465,15 @@ func TestCloudSlowTurn(t *testing.T) {
 	if turns[0].Outcome != proto.OutcomeCloudError {
 		t.Errorf("turn recorded as %+v", turns[0])
 	}
+	// The quiet connection is not trusted again: the next turn opens a
+	// new one.
+	gw.SetFaults(cloudtest.Faults{})
+	if res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second)); err != nil || !res.ImageDelivered {
+		t.Fatalf("next turn: %v %+v", err, res)
+	}
+	if n := gw.Stats().Connections; n != 2 {
+		t.Errorf("cloud saw %d connections, want 2", n)
+	}
 }
 
 // TestCloudAbortForwarded: the device's abort during a relayed turn

@@ -378,6 +378,9 @@ func (ss *session) relayTurn(ctx context.Context, t *proto.Turn, in turnInput, s
 			return failCloudDropped(ctx.Err()), true, nil
 		case <-timer.C:
 			ss.abortCloud(link)
+			// A cloud that went quiet may be a connection that died
+			// without a word: the next turn gets a new one.
+			link.Close()
 			t.TimingsMs["cloud"] = time.Since(start).Milliseconds()
 			return failCloudTimeout(fmt.Errorf("no end of turn from the cloud within %s", srv.cfg.Cloud.TurnTimeout)), true, nil
 		}

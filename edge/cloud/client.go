@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -234,7 +235,8 @@ func (c *Client) dialProxy(ctx context.Context, proxy *url.URL, addr string) (ne
 		conn.Close()
 		return nil, fmt.Errorf("proxy %s: %w", proxy.Host, err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 4096), req)
+	// The answer is read through a limit: a proxy gets 16 KiB to say yes.
+	resp, err := http.ReadResponse(bufio.NewReaderSize(io.LimitReader(conn, 16<<10), 4096), req)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("proxy %s: %w", proxy.Host, err)
