@@ -140,6 +140,7 @@ func writeSession(w io.Writer, s proto.Session, turns []proto.Turn) error {
 		field("image", t.ImageID)
 		field("original", t.OriginalID)
 		field("backend", t.Backend)
+		field("cloud", t.Cloud) // the stage relayed to the cloud
 		field("fallback", t.Fallback)
 		field("error", t.Error)
 		field("timings", formatTimings(t.TimingsMs))
