@@ -154,6 +154,11 @@ func (cn *Conn) Close() error {
 		cn.c.breaker.Failure()
 	}
 	cn.closing = true
+	if cn.err == nil {
+		// Set before the close frame goes out: the reader may see the
+		// gateway's answer to it first.
+		cn.err = ErrClosed
+	}
 	cn.errMu.Unlock()
 	cn.wmu.Lock()
 	_ = cn.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
