@@ -22,7 +22,7 @@ func machine() []Interface {
 		{Name: "docker0", Index: 4, Flags: upMC, Addrs: []net.IP{net.ParseIP("172.17.0.1")}},
 		{Name: "veth12ab", Index: 5, Flags: upMC, Addrs: []net.IP{net.ParseIP("fe80::2")}},
 		{Name: "br-5f3a", Index: 6, Flags: upMC, Addrs: []net.IP{net.ParseIP("172.18.0.1")}},
-		{Name: "eth1", Index: 7, Flags: net.FlagMulticast, Addrs: []net.IP{net.ParseIP("192.168.2.1")}},           // down
+		{Name: "eth1", Index: 7, Flags: net.FlagMulticast, Addrs: []net.IP{net.ParseIP("192.168.2.1")}},              // down
 		{Name: "tun0", Index: 8, Flags: net.FlagUp | net.FlagPointToPoint, Addrs: []net.IP{net.ParseIP("10.8.0.2")}}, // no multicast
 	}
 }
