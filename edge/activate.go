@@ -160,7 +160,11 @@ func (s *Server) ApproveDevice(id string) (proto.Device, error) {
 		if d.FirstSeen.IsZero() {
 			return fmt.Errorf("device %s: %w", id, proto.ErrNotFound)
 		}
-		d.Approve(time.Now())
+		now := time.Now()
+		d.Approve(now)
+		if d.Enrolled.IsZero() {
+			d.Enrolled = now
+		}
 		return nil
 	})
 }

@@ -20,7 +20,7 @@ func (ss *session) beginListening(mode string) {
 	if ss.listening && len(ss.utt) > 0 && mode == ss.mode {
 		ss.log.Debug("listen start while listening: restarting the utterance")
 	}
-	ss.listening = true
+	ss.setListening(true)
 	ss.mode = mode
 	ss.utt = ss.utt[:0]
 	ss.dropPackets(false)
@@ -176,7 +176,7 @@ func (ss *session) onAudio(samples []float32) {
 // endOfUtterance ends the utterance being listened to, if any.
 func (ss *session) endOfUtterance(why string) {
 	if !ss.listening || ss.uttCut {
-		ss.listening = false
+		ss.setListening(false)
 		return
 	}
 	ss.finishUtterance(why, false)
@@ -198,11 +198,11 @@ func (ss *session) finishUtterance(why string, truncated bool) {
 	}
 	ss.log.Debug("utterance ended", "why", why, "ms", len(samples)*1000/stt.SampleRate)
 	mode := ss.mode
-	ss.listening = false
 	ss.utt = ss.utt[:0]
+	ss.startTurn(in) // first, so the status light goes from listening to busy
+	ss.setListening(false)
 	if mode == proto.ModeRealtime && !truncated {
 		// Realtime devices keep streaming: listen for the next utterance.
 		ss.beginListening(mode)
 	}
-	ss.startTurn(in)
 }

@@ -97,6 +97,13 @@ type AuthConfig struct {
 	// TokenTTL is how long an issued token is valid (default 30 days; the
 	// device gets a fresh one at every boot).
 	TokenTTL time.Duration
+	// Enrollment says which devices get a token when authentication is
+	// required: EnrollOpen (default) any device not blocked, EnrollWindow
+	// devices enrolled before, and new ones only while an enrollment window
+	// (the button's long press) is open.
+	Enrollment string
+	// EnrollmentWindow is how long a window stays open (default 5 min).
+	EnrollmentWindow time.Duration
 }
 
 // ActivationConfig enables the activation handshake.
@@ -167,6 +174,10 @@ func (c Config) Defaults() Config {
 	def(&c.STTTimeout, 60*time.Second)
 	def(&c.ImageTimeout, 120*time.Second)
 	def(&c.Auth.TokenTTL, 30*24*time.Hour)
+	if c.Auth.Enrollment == "" {
+		c.Auth.Enrollment = EnrollOpen
+	}
+	def(&c.Auth.EnrollmentWindow, 5*time.Minute)
 	def(&c.Activation.Timeout, 30*time.Second)
 	if c.WakePhrases == nil {
 		c.WakePhrases = DefaultWakePhrases
@@ -218,6 +229,12 @@ func (c Config) Validate() error {
 	}
 	if c.Auth.Required && len(c.Auth.TokenSecret) < 32 && len(c.Auth.APIKeys) == 0 {
 		return &ConfigError{"auth.required", "needs a token secret of at least 32 bytes or at least one API key"}
+	}
+	if c.Auth.Enrollment != EnrollOpen && c.Auth.Enrollment != EnrollWindow {
+		return &ConfigError{"auth.enrollment", fmt.Sprintf("%q is not %q or %q", c.Auth.Enrollment, EnrollOpen, EnrollWindow)}
+	}
+	if c.Auth.EnrollmentWindow < 0 {
+		return &ConfigError{"auth.enrollment_window", "must not be negative"}
 	}
 	if c.Activation.Enabled && c.Activation.Secret == "" && len(c.Activation.DeviceKeys) == 0 {
 		return &ConfigError{"activation.enabled", "needs activation.secret or activation.device_keys"}

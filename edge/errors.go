@@ -22,4 +22,12 @@ var (
 	// ErrCloudUnavailable: the policy needs the cloud and it is not
 	// reachable, or its breaker is open.
 	ErrCloudUnavailable = errors.New("cloud not available")
+	// ErrNothingToReprint: no sticker was made since the server started,
+	// or it is no longer in the record.
+	ErrNothingToReprint = errors.New("no sticker to reprint")
+	// ErrDeviceOffline: the device a request is for is not connected.
+	ErrDeviceOffline = errors.New("device is not connected")
+	// ErrEnrollmentOff: an enrollment window was asked for while
+	// authentication is off or enrollment is open anyway.
+	ErrEnrollmentOff = errors.New("enrollment windows are not in use")
 )

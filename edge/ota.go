@@ -142,6 +142,7 @@ func (s *Server) handleOTA(w http.ResponseWriter, r *http.Request) {
 	ans.WebSocket.Version = s.cfg.ProtocolVersion
 
 	if id != "" {
+		var issue bool
 		dev, err := s.deps.Store.UpdateDevice(id, func(d *proto.Device) error {
 			if d.FirstSeen.IsZero() {
 				d.FirstSeen = now
@@ -157,15 +158,21 @@ func (s *Server) handleOTA(w http.ResponseWriter, r *http.Request) {
 			if s.cfg.Activation.Enabled && !d.Activation.Activated() {
 				s.offerActivation(d, now)
 			}
+			issue = s.mayIssue(d, now)
 			return nil
 		})
+		s.storeResult(err)
 		if err != nil {
 			// The device must still get its answer: losing the record is
 			// logged, refusing the device would leave it offline.
 			s.log.Error("record device", "device", id, "err", err)
 		}
-		if err == nil && s.cfg.Auth.Required && s.auth.canIssue() && !dev.Blocked {
+		switch {
+		case err == nil && issue:
 			ans.WebSocket.Token = s.auth.issue(id, now)
+		case err == nil && s.cfg.Auth.Required && !dev.Blocked && dev.Enrolled.IsZero():
+			s.log.Warn("new device not enrolled: it gets no token until an enrollment window is open or an operator approves it",
+				"device", id, "approve", "stikadoo-edge devices approve "+id)
 		}
 		if err == nil && s.cfg.Activation.Enabled && !dev.Activation.Activated() {
 			ans.Activation = &ActivationOffer{

@@ -33,9 +33,10 @@ type Deps struct {
 	// dropped once transcribed.
 	Recorder AudioRecorder
 	// Cloud is the cloud backend; nil: every turn is served here.
-	Cloud  Cloud
-	Store  Store        // required
-	Logger *slog.Logger // nil: slog.Default()
+	Cloud    Cloud
+	Store    Store        // required
+	Logger   *slog.Logger // nil: slog.Default()
+	Observer Observer     // nil: nobody watches the activity
 }
 
 // Server is the device gateway. Create it with NewServer, serve it with
@@ -61,6 +62,19 @@ type Server struct {
 	turns    atomic.Int64
 	turnsBad atomic.Int64
 	relayed  atomic.Int64
+
+	// Activity for the status light (appliance.go).
+	listening    atomic.Int64 // sessions taking speech
+	busy         atomic.Int64 // turns and reprints in progress
+	storeFailing atomic.Bool  // the last write to the record failed
+	obsMu        sync.Mutex   // orders observer calls; guards obsSent, obsLast
+	obsSent      bool
+	obsLast      Activity
+
+	lastMu sync.Mutex // guards last
+	last   lastSticker
+
+	enrollUntil atomic.Int64 // Unix nanoseconds the enrollment window closes
 }
 
 // NewServer checks cfg (after Defaults) and returns a gateway.
@@ -169,6 +183,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }() // ends when hs is shut down or ln fails
+	s.notify()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)

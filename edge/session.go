@@ -134,6 +134,7 @@ func (ss *session) run(conn *websocket.Conn) {
 
 	err := ss.readLoop()
 	ss.endFromReadError(err)
+	ss.setListening(false)
 
 	ss.cancel()
 	ss.wg.Wait()
@@ -295,7 +296,7 @@ func (ss *session) handleJSON(data []byte) error {
 	case proto.TypeAbort:
 		ss.log.Info("abort", "reason", m.Reason)
 		ss.cancelTurn(errAborted)
-		ss.listening = false
+		ss.setListening(false)
 	case proto.TypeGoodbye:
 		ss.shutdown(proto.CloseNormal, "goodbye")
 	case proto.TypeMCP:
@@ -375,15 +376,15 @@ func (ss *session) onListen(m proto.Message) {
 		if ss.listening {
 			ss.endOfUtterance("listen stop")
 		}
-		ss.listening = false
+		ss.setListening(false)
 	case proto.ListenDetect:
 		text := strings.TrimSpace(m.Text)
 		if text == "" || ss.isWakePhrase(text) {
 			ss.log.Debug("wake phrase", "text", text)
 			return
 		}
-		ss.listening = false
 		ss.startTurn(turnInput{source: proto.SourceTyped, text: text, mode: ss.mode})
+		ss.setListening(false)
 	default:
 		ss.log.Debug("ignoring listen state", "state", m.State)
 	}
@@ -494,7 +495,9 @@ func (ss *session) persist() {
 	rec := ss.rec
 	rec.Tools = append([]string(nil), ss.rec.Tools...)
 	ss.mu.Unlock()
-	if err := ss.srv.deps.Store.PutSession(rec); err != nil {
+	err := ss.srv.deps.Store.PutSession(rec)
+	if err != nil {
 		ss.log.Error("record session", "err", err)
 	}
+	ss.srv.storeResult(err)
 }

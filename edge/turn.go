@@ -128,8 +128,10 @@ func (ss *session) startTurn(in turnInput) {
 		prevStop(errSuperseded)
 	}
 	ss.wg.Add(1)
+	endBusy := ss.srv.beginBusy()
 	go func() { // ends when the turn finishes or its context is cancelled
 		defer ss.wg.Done()
+		defer endBusy()
 		defer close(done)
 		defer cancel(nil)
 		if prevDone != nil {
@@ -241,9 +243,11 @@ func (ss *session) runTurn(ctx context.Context, seq int, in turnInput) {
 		}
 	}
 	srv.metrics.observeTurn(t)
-	if err := srv.deps.Store.PutTurn(t); err != nil {
+	err := srv.deps.Store.PutTurn(t)
+	if err != nil {
 		log.Error("record turn", "err", err)
 	}
+	srv.storeResult(err)
 	ss.persist()
 }
 
@@ -398,6 +402,7 @@ func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput
 	ss.mu.Lock()
 	ss.lastImage = img.ID
 	ss.mu.Unlock()
+	srv.rememberSticker(ss, ss.deviceID, img.ID)
 
 	start = time.Now()
 	url := ss.base + trimSlash(srv.cfg.ImagePath) + "/" + img.ID + ".png"

@@ -29,6 +29,10 @@ type Device struct {
 	RevokedBefore time.Time `json:"revoked_before,omitzero"`
 	// Blocked devices get no new token until an operator approves them.
 	Blocked bool `json:"blocked,omitempty"`
+	// Enrolled is when the device was first given a token or approved;
+	// with enrollment windows only enrolled devices get tokens outside a
+	// window (zero: never).
+	Enrolled time.Time `json:"enrolled,omitzero"`
 }
 
 // Activation is a device's activation state.

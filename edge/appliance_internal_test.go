@@ -1,0 +1,45 @@
+package edge
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stikadoo/stikadoo-edge/edge/proto"
+)
+
+// TestMayIssueWindow walks an enrollment window through open and closed
+// by setting its end, without waiting for it.
+func TestMayIssueWindow(t *testing.T) {
+	cfg := Config{Auth: AuthConfig{Required: true, TokenSecret: make([]byte, 32), Enrollment: EnrollWindow}}.Defaults()
+	s := &Server{cfg: cfg, auth: &authenticator{cfg: cfg.Auth}}
+	now := time.Now()
+	newDev := proto.Device{ID: "aa:00:00:00:00:01"}
+	if s.mayIssue(&newDev, now) || !newDev.Enrolled.IsZero() {
+		t.Fatal("a new device may get a token with no window open")
+	}
+	s.enrollUntil.Store(now.Add(time.Hour).UnixNano())
+	if !s.mayIssue(&newDev, now) || !newDev.Enrolled.Equal(now) {
+		t.Fatalf("during the window: enrolled %v", newDev.Enrolled)
+	}
+	s.enrollUntil.Store(now.Add(-time.Second).UnixNano())
+	if !s.mayIssue(&newDev, now) {
+		t.Fatal("an enrolled device may not get a token after the window")
+	}
+	other := proto.Device{ID: "aa:00:00:00:00:02"}
+	if s.mayIssue(&other, now) {
+		t.Fatal("a new device may get a token after the window closed")
+	}
+	blocked := proto.Device{ID: "aa:00:00:00:00:03", Enrolled: now, Blocked: true}
+	if s.mayIssue(&blocked, now) {
+		t.Fatal("a blocked device may get a token")
+	}
+
+	s.cfg.Auth.Enrollment = EnrollOpen
+	if !s.mayIssue(&other, now) || other.Enrolled.IsZero() {
+		t.Fatal("with enrollment open a new device may not get a token, or is not marked enrolled")
+	}
+	s.cfg.Auth.Required = false
+	if s.mayIssue(&other, now) {
+		t.Fatal("a token is issued with authentication off")
+	}
+}
