@@ -8,11 +8,14 @@ require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/grandcat/zeroconf v1.0.0
 	github.com/hraban/opus v0.0.0-20260708213942-bde8e4304501
+	github.com/jonboulle/clockwork v0.5.0
 	github.com/makeworld-the-better-one/dither/v2 v2.4.0
 	github.com/prometheus/client_golang v1.25.0
 	go.etcd.io/bbolt v1.4.3
 	golang.org/x/image v0.47.0
 	golang.org/x/sync v0.24.0
+	periph.io/x/conn/v3 v3.7.3
+	periph.io/x/host/v3 v3.8.5
 )
 
 require (
