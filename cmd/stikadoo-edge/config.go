@@ -19,6 +19,7 @@ import (
 	"github.com/stikadoo/stikadoo-edge/edge"
 	"github.com/stikadoo/stikadoo-edge/edge/cloud"
 	"github.com/stikadoo/stikadoo-edge/imagegen"
+	"github.com/stikadoo/stikadoo-edge/panel"
 )
 
 // defaultConfigPath is read when no --config flag is given and the file
@@ -72,6 +73,9 @@ type daemonConfig struct {
 	// Cloud is the cloud client's configuration; its policy and turn
 	// timeouts are in Gateway.Cloud.
 	Cloud cloud.Config
+	// Appliance settings (appliance.go).
+	MDNS mdnsConfig
+	GPIO panel.Config
 }
 
 // imageConfig is how stickers are made. Backend.Kind "" means no image
@@ -111,6 +115,8 @@ type fileConfig struct {
 	Image      imageFile      `toml:"image"`
 	Retention  retentionFile  `toml:"retention"`
 	Cloud      cloudFile      `toml:"cloud"`
+	MDNS       mdnsFile       `toml:"mdns"`
+	GPIO       gpioFile       `toml:"gpio"`
 }
 
 type imageFile struct {
@@ -162,9 +168,11 @@ type gatewayFile struct {
 }
 
 type authFile struct {
-	Required bool     `toml:"required"`
-	APIKeys  []string `toml:"api_keys"`
-	TokenTTL duration `toml:"token_ttl"`
+	Required         bool     `toml:"required"`
+	APIKeys          []string `toml:"api_keys"`
+	TokenTTL         duration `toml:"token_ttl"`
+	Enrollment       string   `toml:"enrollment"`
+	EnrollmentWindow duration `toml:"enrollment_window"`
 }
 
 type activationFile struct {
@@ -221,6 +229,7 @@ type flagOverrides struct {
 	Listen   string
 	StateDir string
 	LogLevel string
+	NoMDNS   bool // --no-mdns: advertise nothing
 }
 
 // configPath returns the file to read: the flag's, or the default file if
@@ -264,6 +273,9 @@ func loadConfig(path string, ov flagOverrides, getenv func(string) string) (daem
 		f.Server.LogLevel = ov.LogLevel
 	}
 	c := f.resolve(getenv)
+	if ov.NoMDNS {
+		c.MDNS.Enabled = false
+	}
 	c.File = path
 	if err := c.validate(); err != nil {
 		if path != "" {
@@ -436,9 +448,11 @@ func (f fileConfig) resolve(getenv func(string) string) daemonConfig {
 			ImageTimeout:    time.Duration(g.ImageTimeout),
 			WakePhrases:     slices.Clone(g.WakePhrases),
 			Auth: edge.AuthConfig{
-				Required: a.Required,
-				APIKeys:  slices.Clone(a.APIKeys),
-				TokenTTL: time.Duration(a.TokenTTL),
+				Required:         a.Required,
+				APIKeys:          slices.Clone(a.APIKeys),
+				TokenTTL:         time.Duration(a.TokenTTL),
+				Enrollment:       a.Enrollment,
+				EnrollmentWindow: time.Duration(a.EnrollmentWindow),
 			},
 			Activation: edge.ActivationConfig{
 				Enabled:         f.Activation.Enabled,
@@ -456,6 +470,8 @@ func (f fileConfig) resolve(getenv func(string) string) daemonConfig {
 		STT:       f.STT.resolve(),
 		Image:     f.Image.resolve(),
 		Retention: retentionConfig{MaxAge: defaultMaxAge, MaxSessions: defaultMaxSessions, Every: defaultRetentionRun},
+		MDNS:      f.MDNS.resolve(),
+		GPIO:      f.GPIO.resolve(),
 	}
 	if g.WakePhrases == nil {
 		c.Gateway.WakePhrases = slices.Clone(edge.DefaultWakePhrases)
@@ -578,6 +594,7 @@ func (c daemonConfig) validate() error {
 		{"gateway.stt_timeout", g.STTTimeout},
 		{"gateway.image_timeout", g.ImageTimeout},
 		{"auth.token_ttl", g.Auth.TokenTTL},
+		{"auth.enrollment_window", g.Auth.EnrollmentWindow},
 		{"activation.timeout", g.Activation.Timeout},
 		{"endpoint.silence", g.Endpoint.Silence},
 		{"endpoint.min_speech", g.Endpoint.MinSpeech},
@@ -611,6 +628,12 @@ func (c daemonConfig) validate() error {
 		return err
 	}
 	if err := validateCloud(c.Cloud, c.Gateway.Cloud); err != nil {
+		return err
+	}
+	if err := c.MDNS.validate(); err != nil {
+		return err
+	}
+	if err := validateGPIO(c.GPIO); err != nil {
 		return err
 	}
 	r := c.Retention
@@ -681,7 +704,8 @@ func (c daemonConfig) toFile(mask bool) fileConfig {
 			STTTimeout: duration(g.STTTimeout), ImageTimeout: duration(g.ImageTimeout),
 			WakePhrases: phrases,
 		},
-		Auth: authFile{Required: g.Auth.Required, APIKeys: keys, TokenTTL: duration(g.Auth.TokenTTL)},
+		Auth: authFile{Required: g.Auth.Required, APIKeys: keys, TokenTTL: duration(g.Auth.TokenTTL),
+			Enrollment: g.Auth.Enrollment, EnrollmentWindow: duration(g.Auth.EnrollmentWindow)},
 		Activation: activationFile{
 			Enabled: g.Activation.Enabled, Secret: sec(g.Activation.Secret), DeviceKeys: devKeys,
 			RequireApproval: g.Activation.RequireApproval, Timeout: duration(g.Activation.Timeout),
@@ -694,6 +718,8 @@ func (c daemonConfig) toFile(mask bool) fileConfig {
 		Image:     c.Image.toFile(sec),
 		Retention: retentionFile{MaxAge: &maxAge, MaxSessions: &maxSess, Every: &every, KeepAudio: c.Retention.KeepAudio},
 		Cloud:     cloudToFile(c.Cloud, g.Cloud, sec),
+		MDNS:      c.MDNS.toFile(),
+		GPIO:      gpioToFile(c.GPIO),
 	}
 }
 

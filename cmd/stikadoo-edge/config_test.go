@@ -18,6 +18,7 @@ import (
 	"github.com/stikadoo/stikadoo-edge/edge"
 	"github.com/stikadoo/stikadoo-edge/edge/cloud"
 	"github.com/stikadoo/stikadoo-edge/imagegen"
+	"github.com/stikadoo/stikadoo-edge/panel"
 	"github.com/stikadoo/stikadoo-edge/stt/models"
 	"github.com/stikadoo/stikadoo-edge/stt/remote"
 	"github.com/stikadoo/stikadoo-edge/stt/whispercpp"
@@ -71,6 +72,8 @@ wake_phrases = ["hello printer"]
 required = true
 api_keys = ["key-one", "key-two"]
 token_ttl = "24h"
+enrollment = "window"
+enrollment_window = "2m"
 
 [activation]
 enabled = true
@@ -148,6 +151,18 @@ reconnect_before = "90m"
 batch_bytes = 8192
 breaker_failures = 5
 breaker_open = "30s"
+
+[mdns]
+enabled = false
+name = "Classroom 4"
+interfaces = ["wlan0"]
+
+[gpio]
+led = "GPIO17"
+button = "GPIO27"
+led_active_low = true
+button_active_low = false
+long_press = "5s"
 `
 
 func fullConfigWant(file string) daemonConfig {
@@ -160,7 +175,8 @@ func fullConfigWant(file string) daemonConfig {
 			WriteTimeout: 3 * time.Second, MaxFrameBytes: 8192, MaxUtterance: 20 * time.Second,
 			MCPTimeout: 4 * time.Second, PreviewTimeout: 30 * time.Second, STTTimeout: 40 * time.Second,
 			ImageTimeout: 90 * time.Second, WakePhrases: []string{"hello printer"},
-			Auth: edge.AuthConfig{Required: true, APIKeys: []string{"key-one", "key-two"}, TokenTTL: 24 * time.Hour},
+			Auth: edge.AuthConfig{Required: true, APIKeys: []string{"key-one", "key-two"}, TokenTTL: 24 * time.Hour,
+				Enrollment: edge.EnrollWindow, EnrollmentWindow: 2 * time.Minute},
 			Activation: edge.ActivationConfig{
 				Enabled: true, Secret: "firmware-secret", DeviceKeys: map[string]string{"SN-1": "00ff"},
 				RequireApproval: true, Timeout: 15 * time.Second,
@@ -201,6 +217,8 @@ func fullConfigWant(file string) daemonConfig {
 			DialTimeout: 7 * time.Second, WriteTimeout: 10 * time.Second, Heartbeat: 5 * time.Minute,
 			ReconnectBefore: 90 * time.Minute, BatchBytes: 8192, BreakerFailures: 5, BreakerOpen: 30 * time.Second,
 		},
+		MDNS: mdnsConfig{Enabled: false, Name: "Classroom 4", Interfaces: []string{"wlan0"}},
+		GPIO: panel.Config{LED: "GPIO17", Button: "GPIO27", LEDActiveLow: true, LongPress: 5 * time.Second},
 	}
 }
 
@@ -235,6 +253,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		},
 		Retention: retentionConfig{MaxAge: 90 * 24 * time.Hour, MaxSessions: 10000, Every: time.Hour},
 		Cloud:     cloud.Config{}.Defaults(),
+		MDNS:      mdnsConfig{Enabled: true},
+		GPIO:      panel.Config{ButtonActiveLow: true, LongPress: 3 * time.Second},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -371,6 +391,12 @@ func TestConfigInvalidField(t *testing.T) {
 		{"[retention]\nmax_age = \"-1h\"", "retention.max_age", "negative"},
 		{"[retention]\nmax_sessions = -3", "retention.max_sessions", "negative"},
 		{"[retention]\nevery = \"0s\"", "retention.every", "positive"},
+		{"[auth]\nenrollment = \"closed\"", "auth.enrollment", `"closed"`},
+		{"[auth]\nenrollment_window = \"-1m\"", "auth.enrollment_window", "negative"},
+		{"[mdns]\ninterfaces = [\"wlan0\", \"\"]", "mdns.interfaces", "interface 2 is empty"},
+		{"[mdns]\nname = \"" + strings.Repeat("x", 64) + "\"", "mdns.name", "63"},
+		{"[gpio]\nlong_press = \"-1s\"", "gpio.long_press", "negative"},
+		{"[gpio]\nled = \"GPIO5\"\nbutton = \"GPIO5\"", "gpio.button", "LED"},
 	} {
 		t.Run(tc.field+"/"+tc.msg, func(t *testing.T) {
 			p := writeConfig(t, tc.text+"\n")

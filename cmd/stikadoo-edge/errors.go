@@ -13,4 +13,6 @@ var (
 	errNoRecord = errors.New("no record yet")
 	// errAdmin: the running daemon's admin API answered with an error.
 	errAdmin = errors.New("admin API refused the request")
+	// errNoneFound: discover heard no server.
+	errNoneFound = errors.New("no Stikadoo server found")
 )

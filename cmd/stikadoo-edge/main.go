@@ -34,7 +34,8 @@ const helpText = `stikadoo-edge serves voice sticker printers on the local netwo
 usage: stikadoo-edge COMMAND [flags]
 
 commands:
-  serve                      run the server (flags: --config, --listen, --state-dir, --log-level)
+  serve                      run the server (flags: --config, --listen, --state-dir,
+                             --log-level, --no-mdns)
   config check               check the configuration file
   config print [--defaults]  print the configuration in use (secrets masked),
                              or the documented defaults
@@ -45,6 +46,8 @@ commands:
   devices approve ID         let a device that waits for approval in
   devices revoke ID          refuse a device's tokens and block it
   simulate                   talk to a server as a fake device
+  discover [--timeout 3s]    list the Stikadoo servers on the LAN (mDNS) and
+                             their OTA URLs, as a device would find them
   model list                 list the speech models and which are downloaded
   model download NAME        download a speech model into the state directory
   model verify FILE          check a model file against the catalogue
@@ -125,6 +128,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 	case "simulate":
 		return runSimulate(ctx, rest, stdout, stderr)
+	case "discover":
+		return cmdDiscover(ctx, rest, stdout, stderr)
 	case "sticker":
 		return cmdSticker(ctx, rest, stdout, stderr)
 	case "model":

@@ -21,6 +21,7 @@ import (
 	"github.com/stikadoo/stikadoo-edge/edge/cloud"
 	"github.com/stikadoo/stikadoo-edge/edge/proto"
 	"github.com/stikadoo/stikadoo-edge/imagegen"
+	"github.com/stikadoo/stikadoo-edge/panel"
 	"github.com/stikadoo/stikadoo-edge/storage"
 	"github.com/stikadoo/stikadoo-edge/stt/whispercpp"
 )
@@ -36,12 +37,13 @@ const (
 
 // cmdServe runs the daemon until a signal.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", "[--config FILE] [--listen ADDR] [--state-dir DIR] [--log-level LEVEL]")
+	fs := newFlags("serve", "[--config FILE] [--listen ADDR] [--state-dir DIR] [--log-level LEVEL] [--no-mdns]")
 	file := fs.String("config", "", "configuration file (default "+defaultConfigPath+" if it exists)")
 	var ov flagOverrides
 	fs.StringVar(&ov.Listen, "listen", "", `address to serve on, overriding server.listen (default ":8000")`)
 	fs.StringVar(&ov.StateDir, "state-dir", "", "folder of the record and the token key, overriding server.state_dir")
 	fs.StringVar(&ov.LogLevel, "log-level", "", "debug, info, warn or error, overriding server.log_level")
+	fs.BoolVar(&ov.NoMDNS, "no-mdns", false, "advertise nothing on the LAN, overriding mdns.enabled")
 	pos, err := parseFlags(fs, args, stdout, stderr)
 	if err != nil {
 		return err
@@ -91,6 +93,10 @@ type daemon struct {
 	// cloud is the cloud backend's client; nil when there is none or the
 	// policy is local.
 	cloud *cloud.Client
+	// Appliance: the mDNS identity and the status light and button (nil:
+	// none).
+	serverID string
+	panel    *panel.Panel
 }
 
 // openDaemon prepares the state directory, opens the store (failing at
@@ -150,6 +156,16 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 	if cl != nil {
 		deps.Cloud = cloudGateway{cl}
 	}
+	acts := &gatewayActions{log: log}
+	pnl, err := panel.Open(cfg.GPIO, acts, log)
+	if err != nil {
+		closeEngines()
+		st.Close()
+		return nil, &edge.ConfigError{Field: "gpio", Msg: err.Error()}
+	}
+	if pnl != nil {
+		deps.Observer = panelObserver{pnl}
+	}
 	srv, err := edge.NewServer(gw, deps)
 	if err != nil {
 		closeEngines()
@@ -163,7 +179,9 @@ func openDaemon(cfg daemonConfig, log *slog.Logger) (*daemon, error) {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen, closeSTT: closeEngines, noSTT: noSTT, pending: pending, cloud: cl}, nil
+	acts.srv = srv
+	return &daemon{cfg: cfg, log: log, store: st, srv: srv, images: gen, closeSTT: closeEngines, noSTT: noSTT,
+		pending: pending, cloud: cl, serverID: serverID(secret), panel: pnl}, nil
 }
 
 // listen binds the configured address.
@@ -231,6 +249,17 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
 		g.Go(func() error { // ends when gctx is done
 			r := d.cfg.Retention
 			return runAudioRetention(gctx, filepath.Join(d.cfg.StateDir, audioDirName), r.Every, r.MaxAge, d.sessionGone, d.log)
+		})
+	}
+	if d.cfg.MDNS.Enabled {
+		g.Go(func() error { // ends when gctx is done (after the goodbye), or at once on loopback
+			d.advertise(gctx, ln.Addr())
+			return nil
+		})
+	}
+	if d.panel != nil {
+		g.Go(func() error { // ends when gctx is done; the light goes dark
+			return d.panel.Run(gctx)
 		})
 	}
 	err := g.Wait()

@@ -109,7 +109,8 @@ func testConfig(t *testing.T, text string) daemonConfig {
 	if text != "" {
 		p = writeConfig(t, text)
 	}
-	cfg, err := loadConfig(p, flagOverrides{Listen: "127.0.0.1:0", StateDir: filepath.Join(t.TempDir(), "state")}, noEnv)
+	// mDNS off: tests never advertise outside a network namespace of their own.
+	cfg, err := loadConfig(p, flagOverrides{Listen: "127.0.0.1:0", StateDir: filepath.Join(t.TempDir(), "state"), NoMDNS: true}, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
