@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/panel"
+	"github.com/stikadoo/stikadoo-edge/storage"
+)
+
+// TestPanelReachesGateway wires a panel on fake pins to a real gateway as
+// serve does: the light follows the gateway's activity, a long press
+// opens enrollment, and a short press with nothing to reprint is
+// harmless.
+func TestPanelReachesGateway(t *testing.T) {
+	st, err := storage.Open(filepath.Join(t.TempDir(), "edge.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	led := &gpiotest.Pin{N: "GPIO17"}
+	btn := &gpiotest.Pin{N: "GPIO27", EdgesChan: make(chan gpio.Level), Clock: clockwork.NewRealClock()}
+	fc := clockwork.NewFakeClock()
+	log := slog.New(slog.DiscardHandler)
+	acts := &gatewayActions{log: log}
+	pnl := panel.New(panel.Config{LED: "GPIO17", Button: "GPIO27", ButtonActiveLow: true}, led, btn, acts, fc, log)
+	srv, err := edge.NewServer(edge.Config{Auth: edge.AuthConfig{Required: true, TokenSecret: make([]byte, 32), Enrollment: edge.EnrollWindow}},
+		edge.Deps{Store: st, Logger: log, Observer: panelObserver{pnl}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts.srv = srv
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pnl.Run(ctx) }() // ends when ctx is cancelled
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	// No engines: the gateway reports an error, which the light shows as
+	// its two-flash pattern (it waits on the clock; steady states do not).
+	panelObserver{pnl}.GatewayActivity(srv.Activity())
+	waitFor(t, "the error pattern", func() bool { return led.Read() == gpio.High })
+	blocked := make(chan struct{})
+	go func() { fc.BlockUntil(1); close(blocked) }() // ends when the pattern's timer is armed
+	select {
+	case <-blocked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the light shows no blinking pattern for the gateway's error")
+	}
+	panelObserver{pnl}.GatewayActivity(edge.ActivityReady)
+	fc.Advance(time.Hour)
+	waitFor(t, "steady on", func() bool { return led.Read() == gpio.High })
+
+	press := func(d time.Duration) {
+		btn.EdgesChan <- gpio.Low
+		btn.EdgesChan <- gpio.Low // returns once the press is handled
+		fc.Advance(d)
+		btn.EdgesChan <- gpio.High
+		btn.EdgesChan <- gpio.High
+	}
+	press(200 * time.Millisecond) // nothing to reprint yet: logged, no harm
+	if srv.EnrollmentOpen() {
+		t.Fatal("enrollment open before a long press")
+	}
+	btn.EdgesChan <- gpio.Low
+	btn.EdgesChan <- gpio.Low
+	fc.Advance(panel.DefaultLongPress)
+	waitFor(t, "enrollment open", srv.EnrollmentOpen)
+	btn.EdgesChan <- gpio.High
+	btn.EdgesChan <- gpio.High
+
+	if err := acts.Reprint(context.Background()); !errors.Is(err, edge.ErrNothingToReprint) {
+		t.Errorf("reprint with no sticker: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 5 s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestServerID(t *testing.T) {
+	a, b := serverID(make([]byte, 32)), serverID([]byte("another key of thirty-two bytes!"))
+	if len(a) != 12 || a == b || serverID(make([]byte, 32)) != a {
+		t.Fatalf("server ids %q %q: want 12 hex digits, stable per key, different across keys", a, b)
+	}
+}
