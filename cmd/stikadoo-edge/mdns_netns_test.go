@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // envHelperArgs makes the test binary run one stikadoo-edge command
@@ -27,7 +30,14 @@ import (
 // namespaces with it.
 const envHelperArgs = "STIKADOO_EDGE_HELPER_ARGS"
 
+// envGoodbyeIface makes the test binary wait on that interface for an
+// mDNS goodbye (a _xiaozhi._tcp record with TTL 0) instead.
+const envGoodbyeIface = "STIKADOO_EDGE_HELPER_GOODBYE"
+
 func TestMain(m *testing.M) {
+	if ifname := os.Getenv(envGoodbyeIface); ifname != "" {
+		os.Exit(awaitGoodbye(ifname))
+	}
 	if args := os.Getenv(envHelperArgs); args != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := runMain(ctx, strings.Split(args, "\x1f"), os.Stdout, os.Stderr)
@@ -35,6 +45,43 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	os.Exit(m.Run())
+}
+
+// awaitGoodbye listens for mDNS on ifname, says "listening" on stdout,
+// and returns 0 once a _xiaozhi._tcp PTR record with TTL 0 arrives, or 1
+// after 20 s.
+func awaitGoodbye(ifname string) int {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	c, err := net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	fmt.Println("listening")
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 9000)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "no goodbye:", err)
+			return 1
+		}
+		var msg dns.Msg
+		if msg.Unpack(buf[:n]) != nil || !msg.Response {
+			continue
+		}
+		for _, rr := range append(msg.Answer, msg.Extra...) {
+			if ptr, ok := rr.(*dns.PTR); ok && ptr.Hdr.Name == "_xiaozhi._tcp.local." && ptr.Hdr.Ttl == 0 {
+				fmt.Println("goodbye", strings.ReplaceAll(ptr.Ptr, `\`, "")) // presentation escapes dropped
+				return 0
+			}
+		}
+	}
 }
 
 // netnsPair is two network namespaces joined by a veth pair: A
@@ -101,13 +148,18 @@ func newNetnsPair(t *testing.T) *netnsPair {
 // args inside namespace ns.
 func helper(t *testing.T, ns string, args ...string) *exec.Cmd {
 	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, mustExecutable(t))
+	cmd.Env = append(os.Environ(), envHelperArgs+"="+strings.Join(args, "\x1f"))
+	return cmd
+}
+
+func mustExecutable(t *testing.T) string {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, self)
-	cmd.Env = append(os.Environ(), envHelperArgs+"="+strings.Join(args, "\x1f"))
-	return cmd
+	return self
 }
 
 // daemonProc is a daemon running in a namespace.
@@ -268,8 +320,29 @@ func TestMDNSInNamespace(t *testing.T) {
 		t.Errorf("TXT records: ws %q, ver %q, id %q", f.WSPath, f.Version, f.ID)
 	}
 
+	// Listen for the goodbye from the browser's side, then stop the server.
+	gb := exec.Command("ip", "netns", "exec", n.b, mustExecutable(t))
+	gb.Env = append(os.Environ(), envGoodbyeIface+"="+n.ifB)
+	gbOut, err := gb.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gb.Process.Kill() })
+	gbLines := bufio.NewScanner(gbOut)
+	if !gbLines.Scan() || gbLines.Text() != "listening" {
+		t.Fatalf("goodbye listener did not start: %q", gbLines.Text())
+	}
 	d.stop(t)
 	d.waitLog(t, `msg=stopped`)
+	if !gbLines.Scan() || gbLines.Text() != "goodbye "+name+"._xiaozhi._tcp.local." {
+		t.Errorf("no goodbye seen after SIGTERM: %q", gbLines.Text())
+	}
+	if err := gb.Wait(); err != nil {
+		t.Errorf("goodbye listener: %v", err)
+	}
 	if found, code := discover(t, n.b); len(found) != 0 || code != exitError {
 		t.Fatalf("after shutdown discover found %+v (exit %d), want nothing", found, code)
 	}
