@@ -5,7 +5,8 @@
 // downloads stickers from.
 //
 // It declares the small interfaces it consumes (Transcriber, Cloud,
-// ImageGenerator, Store) and imports no adapter: engines and the store are
+// ImageGenerator, Store) and the Observer it tells its activity (for a
+// status light), and imports no adapter: engines and the store are
 // wired in by cmd/stikadoo-edge. It imports edge/proto and the stt front
 // end for end-of-speech detection.
 package edge

@@ -8,6 +8,7 @@
 //	stikadoo-edge sessions list|show|export
 //	stikadoo-edge devices list|approve|revoke
 //	stikadoo-edge simulate              talk to a server as a fake device
+//	stikadoo-edge discover              list the servers advertised on the LAN
 //
 // This package is the only one that knows every concrete type: it reads
 // the TOML configuration (see stikadoo-edge.toml beside this file),
