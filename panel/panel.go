@@ -221,6 +221,11 @@ func (p *Panel) driveLED(ctx context.Context) {
 		}
 	}()
 	for {
+		// A change noted before the state is read is already shown.
+		select {
+		case <-p.changed:
+		default:
+		}
 		pat := patterns[p.current()]
 		if pat == nil {
 			pat = patterns[Off]
