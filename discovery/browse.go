@@ -67,6 +67,10 @@ func Browse(ctx context.Context, wait time.Duration) ([]Found, error) {
 	}
 }
 
+// maxFound bounds what one browse keeps, against a LAN that answers
+// with endless names.
+const maxFound = 256
+
 func merge(byName map[string]*Found, e *zeroconf.ServiceEntry) {
 	if e == nil {
 		return
@@ -74,6 +78,9 @@ func merge(byName map[string]*Found, e *zeroconf.ServiceEntry) {
 	name := unescape(e.Instance)
 	f, ok := byName[name]
 	if !ok {
+		if len(byName) >= maxFound {
+			return
+		}
 		f = &Found{Instance: name, Host: strings.TrimSuffix(e.HostName, "."), Port: e.Port, TXT: map[string]string{}}
 		byName[name] = f
 	}

@@ -284,3 +284,15 @@ func TestOTAURLs(t *testing.T) {
 		t.Fatalf("OTAURLs = %v, want %v", got, want)
 	}
 }
+
+// FuzzUnescape: instance names come from anyone on the LAN.
+func FuzzUnescape(f *testing.F) {
+	for _, s := range []string{`Stikadoo\ Edge\ \(pi\)`, `caf\195\169`, `\`, `\999`, `a\.b`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got := unescape(s); len(got) > len(s) {
+			t.Fatalf("unescape(%q) = %q, longer than its input", s, got)
+		}
+	})
+}

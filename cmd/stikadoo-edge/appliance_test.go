@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
+	"github.com/stikadoo/stikadoo-edge/discovery"
 	"github.com/stikadoo/stikadoo-edge/edge"
 	"github.com/stikadoo/stikadoo-edge/panel"
 	"github.com/stikadoo/stikadoo-edge/storage"
@@ -101,5 +104,30 @@ func TestServerID(t *testing.T) {
 	a, b := serverID(make([]byte, 32)), serverID([]byte("another key of thirty-two bytes!"))
 	if len(a) != 12 || a == b || serverID(make([]byte, 32)) != a {
 		t.Fatalf("server ids %q %q: want 12 hex digits, stable per key, different across keys", a, b)
+	}
+}
+
+// TestPrintFound lists a server as discover does, with what a hostile
+// LAN could put in a name kept away from the terminal.
+func TestPrintFound(t *testing.T) {
+	var b strings.Builder
+	printFound(&b, []discovery.Found{{
+		Instance: "Stikadoo Edge (pi)\x1b[2J", Host: "pi.local", Port: 8000,
+		IPs: []net.IP{net.ParseIP("192.168.1.20"), net.ParseIP("192.168.2.20")},
+		TXT: map[string]string{"path": "/xiaozhi/ota/", "ws": "/xiaozhi/v1/", "id": "0123456789ab", "ver": "1.2.3"},
+	}}, false)
+	want := "Stikadoo Edge (pi)\uFFFD[2J\n" +
+		"  host:     pi.local port 8000\n" +
+		"  id:       0123456789ab\n" +
+		"  version:  1.2.3\n" +
+		"  ota url:  http://192.168.1.20:8000/xiaozhi/ota/ http://192.168.2.20:8000/xiaozhi/ota/\n" +
+		"  ws path:  /xiaozhi/v1/\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	printFound(&b, []discovery.Found{{Instance: "x", Port: 1, TXT: map[string]string{}}}, true)
+	if !strings.Contains(b.String(), `"instance":"x"`) || !strings.HasSuffix(b.String(), "}\n") {
+		t.Errorf("JSON line %q", b.String())
 	}
 }

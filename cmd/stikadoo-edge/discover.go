@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stikadoo/stikadoo-edge/discovery"
 )
@@ -53,18 +55,29 @@ func printFound(w io.Writer, found []discovery.Found, asJSON bool) {
 			fmt.Fprintf(w, "%s\n", b)
 			continue
 		}
-		fmt.Fprintf(w, "%s\n", f.Instance)
-		fmt.Fprintf(w, "  host:     %s port %d\n", f.Host, f.Port)
+		fmt.Fprintf(w, "%s\n", printable(f.Instance))
+		fmt.Fprintf(w, "  host:     %s port %d\n", printable(f.Host), f.Port)
 		fmt.Fprintf(w, "  id:       %s\n", orDash(f.TXT["id"]))
 		fmt.Fprintf(w, "  version:  %s\n", orDash(f.TXT["ver"]))
-		fmt.Fprintf(w, "  ota url:  %s\n", strings.Join(f.OTAURLs(), "\n            "))
+		fmt.Fprintf(w, "  ota url:  %s\n", printable(strings.Join(f.OTAURLs(), " ")))
 		fmt.Fprintf(w, "  ws path:  %s\n", orDash(f.TXT["ws"]))
 	}
 }
 
+// orDash returns s fit for a terminal (names and records come from
+// anyone on the LAN: control characters are replaced), or "-" for none.
 func orDash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return printable(s)
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
