@@ -160,11 +160,7 @@ func (s *Server) ApproveDevice(id string) (proto.Device, error) {
 		if d.FirstSeen.IsZero() {
 			return fmt.Errorf("device %s: %w", id, proto.ErrNotFound)
 		}
-		now := time.Now()
-		d.Approve(now)
-		if d.Enrolled.IsZero() {
-			d.Enrolled = now
-		}
+		d.Approve(time.Now())
 		return nil
 	})
 }

@@ -17,6 +17,7 @@ func (s *Server) adminRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /api/v1/devices", s.admin(s.apiDevices))
 	m.HandleFunc("POST /api/v1/devices/{id}/approve", s.admin(s.apiApprove))
 	m.HandleFunc("POST /api/v1/devices/{id}/revoke", s.admin(s.apiRevoke))
+	m.HandleFunc("POST /api/v1/enrollment", s.admin(s.apiEnroll))
 	m.HandleFunc("GET /api/v1/sessions", s.admin(s.apiSessions))
 	m.HandleFunc("GET /api/v1/sessions/{id}", s.admin(s.apiSession))
 	m.HandleFunc("GET /api/v1/export", s.admin(s.apiExport))
@@ -118,4 +119,18 @@ func (s *Server) apiExport(w http.ResponseWriter, r *http.Request) {
 	if err := s.deps.Store.Export(w, since); err != nil {
 		s.log.Error("export", "err", err)
 	}
+}
+
+// apiEnroll opens an enrollment window, as the button's long press does.
+func (s *Server) apiEnroll(w http.ResponseWriter, r *http.Request) {
+	until, err := s.OpenEnrollment()
+	if errors.Is(err, ErrEnrollmentOff) {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "enrollment windows are not in use: set [auth] required = true and enrollment = \"window\""})
+		return
+	}
+	if err != nil {
+		apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]time.Time{"until": until})
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/stikadoo/stikadoo-edge/discovery"
 	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/edge/proto"
 	"github.com/stikadoo/stikadoo-edge/panel"
 	"github.com/stikadoo/stikadoo-edge/storage"
 )
@@ -129,5 +132,66 @@ func TestPrintFound(t *testing.T) {
 	printFound(&b, []discovery.Found{{Instance: "x", Port: 1, TXT: map[string]string{}}}, true)
 	if !strings.Contains(b.String(), `"instance":"x"`) || !strings.HasSuffix(b.String(), "}\n") {
 		t.Errorf("JSON line %q", b.String())
+	}
+}
+
+// TestDevicesEnroll opens an enrollment window on a running daemon from
+// the command line: a new device then gets a token.
+func TestDevicesEnroll(t *testing.T) {
+	clearSecretEnv(t)
+	otaToken := func(base, id string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"/xiaozhi/ota/", strings.NewReader(`{}`))
+		req.Header.Set("Device-Id", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ans struct {
+			WebSocket struct {
+				Token string `json:"token"`
+			} `json:"websocket"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+			t.Fatal(err)
+		}
+		return ans.WebSocket.Token
+	}
+
+	addr, _, _ := startRun(t, testConfig(t, "[auth]\nrequired = true\nenrollment = \"window\"\n"))
+	base := "http://" + addr
+	if otaToken(base, "aa:bb:cc:00:00:10") != "" {
+		t.Fatal("a new device got a token before any window")
+	}
+	code, out, errOut := cli(t, "devices", "enroll", "--server", base)
+	if code != exitOK || !strings.Contains(out, "new devices get a token at their next start until ") {
+		t.Fatalf("devices enroll: exit %d, %q %q", code, out, errOut)
+	}
+	if otaToken(base, "aa:bb:cc:00:00:10") == "" {
+		t.Fatal("a new device got no token during the window")
+	}
+
+	open, _, _ := startRun(t, testConfig(t, ""))
+	code, _, errOut = cli(t, "devices", "enroll", "--server", "http://"+open)
+	if code != exitError || !strings.Contains(errOut, "not in use") || !strings.Contains(errOut, "HTTP 409") {
+		t.Fatalf("enroll with enrollment open: exit %d, %q", code, errOut)
+	}
+}
+
+// TestApproveOfflineEnrolls: approving a device in the record file (no
+// server running) enrolls it too.
+func TestApproveOfflineEnrolls(t *testing.T) {
+	st, err := storage.Open(filepath.Join(t.TempDir(), "edge.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.UpdateDevice("aa:bb:cc:00:00:11", func(d *proto.Device) error { d.FirstSeen = time.Now(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	d, err := storeRecords{st}.Approve(context.Background(), "aa:bb:cc:00:00:11")
+	if err != nil || d.Enrolled.IsZero() {
+		t.Fatalf("approved offline: %+v, %v", d, err)
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/stikadoo/stikadoo-edge/edge/proto"
 )
@@ -96,5 +99,41 @@ func changeDevice(ctx context.Context, name string, args []string, stdout, stder
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	fmt.Fprintf(stdout, "%s %s (now %s)\n", done, d.ID, deviceState(d))
+	return nil
+}
+
+// cmdDevicesEnroll opens an enrollment window on the running server, as a
+// long press of its button does.
+func cmdDevicesEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("devices enroll", "[--config FILE] [--server URL]")
+	var rf recordFlags
+	rf.register(fs)
+	pos, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(fs, pos, 0, ""); err != nil {
+		return err
+	}
+	base := rf.server
+	if base == "" {
+		cfg, err := loadConfig(configPath(rf.config), flagOverrides{StateDir: rf.stateDir}, os.Getenv)
+		if err != nil {
+			return err
+		}
+		base = adminURL(cfg.Listen)
+	}
+	c, err := newAdminClient(base, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var ans struct {
+		Until time.Time `json:"until"`
+	}
+	if err := c.getJSON(ctx, http.MethodPost, "/api/v1/enrollment", &ans); err != nil {
+		return fmt.Errorf("devices enroll: %w", err)
+	}
+	fmt.Fprintf(stdout, "new devices get a token at their next start until %s\n", ans.Until.Local().Format(time.TimeOnly))
 	return nil
 }

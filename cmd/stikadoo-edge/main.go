@@ -45,6 +45,8 @@ commands:
   devices list               list the devices seen
   devices approve ID         let a device that waits for approval in
   devices revoke ID          refuse a device's tokens and block it
+  devices enroll             let new devices get tokens for a while
+                             ([auth] enrollment = "window"; the server must run)
   simulate                   talk to a server as a fake device
   discover [--timeout 3s]    list the Stikadoo servers on the LAN (mDNS) and
                              their OTA URLs, as a device would find them
@@ -125,6 +127,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"list":    cmdDevicesList,
 			"approve": cmdDevicesApprove,
 			"revoke":  cmdDevicesRevoke,
+			"enroll":  cmdDevicesEnroll,
 		})
 	case "simulate":
 		return runSimulate(ctx, rest, stdout, stderr)

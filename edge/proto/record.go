@@ -186,6 +186,9 @@ type Image struct {
 func (d *Device) Approve(now time.Time) {
 	d.Activation.Approved = true
 	d.Blocked = false
+	if d.Enrolled.IsZero() {
+		d.Enrolled = now // an approved device may get tokens without an enrollment window
+	}
 	if d.Activation.Verified && !d.Activation.Activated() {
 		d.Activation.ActivatedAt = now
 	}
