@@ -58,7 +58,7 @@ func (s *Server) Activity() Activity {
 		return ActivityBusy
 	case s.listening.Load() > 0:
 		return ActivityListening
-	case s.deps.Transcriber == nil || s.deps.Images == nil || s.storeFailing.Load():
+	case s.sttNotReady() != "" || s.deps.Images == nil || s.storeFailing.Load():
 		return ActivityError
 	}
 	return ActivityReady
@@ -77,6 +77,24 @@ func (s *Server) notify() {
 	}
 	s.obsSent, s.obsLast = true, a
 	s.deps.Observer.GatewayActivity(a)
+}
+
+// activityRecheck is how often the observer is brought up to date with
+// changes nothing else reports, such as a speech model becoming ready.
+const activityRecheck = 5 * time.Second
+
+// watchActivity re-checks the activity until ctx is done.
+func (s *Server) watchActivity(ctx context.Context) {
+	t := time.NewTicker(activityRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.notify()
+		}
+	}
 }
 
 // storeResult notes whether a write to the record worked, for the status

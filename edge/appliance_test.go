@@ -222,3 +222,34 @@ func TestEnrollmentWindow(t *testing.T) {
 		}
 	})
 }
+
+// waitingTranscriber is in place but not ready until ready is set, as a
+// speech engine waiting for its model is.
+type waitingTranscriber struct {
+	edgetest.Transcriber
+	mu    sync.Mutex
+	ready bool
+}
+
+func (w *waitingTranscriber) NotReady() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ready {
+		return ""
+	}
+	return "no model yet"
+}
+
+func TestActivityFollowsReadiness(t *testing.T) {
+	tr := &waitingTranscriber{}
+	ts := startServer(t, edge.Config{}, edge.Deps{Transcriber: tr, Images: &edgetest.ImageGenerator{}})
+	if a := ts.Activity(); a != edge.ActivityError {
+		t.Fatalf("activity %v with speech recognition not ready, want error", a)
+	}
+	tr.mu.Lock()
+	tr.ready = true
+	tr.mu.Unlock()
+	if a := ts.Activity(); a != edge.ActivityReady {
+		t.Fatalf("activity %v once ready, want ready", a)
+	}
+}

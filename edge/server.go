@@ -184,6 +184,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }() // ends when hs is shut down or ln fails
 	s.notify()
+	if s.deps.Observer != nil {
+		go s.watchActivity(ctx) // ends when ctx is done
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
