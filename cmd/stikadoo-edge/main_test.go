@@ -45,7 +45,7 @@ func TestDispatch(t *testing.T) {
 		{"help", []string{"help"}, exitOK, "sessions list", ""},
 		{"version", []string{"version"}, exitOK, "stikadoo-edge ", ""},
 		{"unknown command", []string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
-		{"missing subcommand", []string{"devices"}, exitUsage, "", "missing command (one of approve, list, revoke)"},
+		{"missing subcommand", []string{"devices"}, exitUsage, "", "missing command (one of approve, enroll, list, revoke)"},
 		{"unknown subcommand", []string{"config", "edit"}, exitUsage, "", `unknown command "edit"`},
 		{"bad flag", []string{"serve", "--nope"}, exitUsage, "", "flag provided but not defined: -nope"},
 		{"flag help", []string{"serve", "-h"}, exitOK, "usage: stikadoo-edge serve", ""},
