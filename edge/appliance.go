@@ -238,16 +238,34 @@ func (s *Server) EnrollmentOpen() bool {
 }
 
 // mayIssue decides whether the version check hands d a token, and marks
-// it enrolled when it does.
-func (s *Server) mayIssue(d *proto.Device, now time.Time) bool {
+// it enrolled when it does. clientID is the Client-Id the request gave.
+//
+// A Device-Id is a MAC address, which anyone on the LAN can read and
+// claim. With enrollment windows, an enrolled device is also known by the
+// Client-Id it enrolled with (a UUID the firmware keeps in flash): outside
+// a window, a request that claims an enrolled MAC with another Client-Id
+// gets no token, and does not replace the one on record.
+func (s *Server) mayIssue(d *proto.Device, clientID string, now time.Time) bool {
 	if !s.cfg.Auth.Required || !s.auth.canIssue() || d.Blocked {
 		return false
 	}
-	if d.Enrolled.IsZero() {
+	windowed := s.cfg.Auth.Enrollment == EnrollWindow
+	switch {
+	case d.Enrolled.IsZero():
 		if !s.EnrollmentOpen() {
 			return false
 		}
 		d.Enrolled = now
+	case windowed && d.ClientID != "" && clientID != "" && clientID != d.ClientID && !s.EnrollmentOpen():
+		return false
 	}
 	return true
+}
+
+// mayRecordClientID reports whether a version check may record clientID
+// as d's: not when it would replace the Client-Id an enrolled device is
+// known by, outside an enrollment window.
+func (s *Server) mayRecordClientID(d *proto.Device, clientID string) bool {
+	return s.cfg.Auth.Enrollment != EnrollWindow || d.Enrolled.IsZero() || d.ClientID == "" ||
+		clientID == d.ClientID || s.EnrollmentOpen()
 }

@@ -153,14 +153,19 @@ func TestReprintLast(t *testing.T) {
 
 func TestEnrollmentWindow(t *testing.T) {
 	secret := []byte(strings.Repeat("k", 32))
-	boot := func(ts *testServer, id string) string {
+	// A printer keeps its Client-Id (a UUID in flash) across boots.
+	bootAs := func(ts *testServer, id, clientID string) string {
 		t.Helper()
-		dev := &edgetest.Device{ID: id, OTAURL: ts.OTAURL()}
+		dev := &edgetest.Device{ID: id, ClientID: clientID, OTAURL: ts.OTAURL()}
 		ans, err := dev.Boot(turnCtx(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ans.WebSocket.Token
+	}
+	boot := func(ts *testServer, id string) string {
+		t.Helper()
+		return bootAs(ts, id, "client-of-"+id)
 	}
 
 	t.Run("open by default", func(t *testing.T) {
@@ -219,6 +224,30 @@ func TestEnrollmentWindow(t *testing.T) {
 		}
 		if boot(ts, id) == "" {
 			t.Fatal("an approved device got no token")
+		}
+	})
+
+	t.Run("a copied MAC gets nothing", func(t *testing.T) {
+		cfg := edge.Config{Auth: edge.AuthConfig{Required: true, TokenSecret: secret, Enrollment: edge.EnrollWindow}}
+		ts := startServer(t, cfg, edge.Deps{})
+		const id = "aa:00:00:00:00:04"
+		if _, err := ts.OpenEnrollment(); err != nil {
+			t.Fatal(err)
+		}
+		if boot(ts, id) == "" {
+			t.Fatal("a new device got no token during the window")
+		}
+		// The window closed: a new server on the same record (whose
+		// Store field is a fresh one of its own).
+		ts2 := startServer(t, cfg, edge.Deps{Store: ts.Store})
+		if bootAs(ts2, id, "another-client") != "" {
+			t.Fatal("a device claiming an enrolled MAC with another Client-Id got a token outside a window")
+		}
+		if d, _ := ts.Store.Device(id); d.ClientID != "client-of-"+id {
+			t.Errorf("the impostor's Client-Id %q replaced the printer's", d.ClientID)
+		}
+		if boot(ts2, id) == "" {
+			t.Fatal("the enrolled printer got no token after the impostor tried")
 		}
 	})
 }

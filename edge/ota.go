@@ -148,7 +148,10 @@ func (s *Server) handleOTA(w http.ResponseWriter, r *http.Request) {
 				d.FirstSeen = now
 			}
 			d.LastSeen = now
-			setIf(&d.ClientID, clientID)
+			issue = s.mayIssue(d, clientID, now)
+			if s.mayRecordClientID(d, clientID) {
+				setIf(&d.ClientID, clientID)
+			}
 			setIf(&d.SerialNumber, strings.TrimSpace(r.Header.Get("Serial-Number")))
 			setIf(&d.Board, board)
 			setIf(&d.FirmwareVersion, version)
@@ -158,7 +161,6 @@ func (s *Server) handleOTA(w http.ResponseWriter, r *http.Request) {
 			if s.cfg.Activation.Enabled && !d.Activation.Activated() {
 				s.offerActivation(d, now)
 			}
-			issue = s.mayIssue(d, now)
 			return nil
 		})
 		s.storeResult(err)
@@ -173,6 +175,9 @@ func (s *Server) handleOTA(w http.ResponseWriter, r *http.Request) {
 		case err == nil && s.cfg.Auth.Required && !dev.Blocked && dev.Enrolled.IsZero():
 			s.log.Warn("new device not enrolled: it gets no token until an enrollment window is open or an operator approves it",
 				"device", id, "approve", "stikadoo-edge devices approve "+id)
+		case err == nil && s.cfg.Auth.Required && !dev.Blocked:
+			s.log.Warn("a device claims an enrolled device's id with another client id: no token outside an enrollment window",
+				"device", id, "client_id", clientID, "ip", remoteIP(r))
 		}
 		if err == nil && s.cfg.Activation.Enabled && !dev.Activation.Activated() {
 			ans.Activation = &ActivationOffer{
