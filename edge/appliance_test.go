@@ -249,6 +249,17 @@ func TestEnrollmentWindow(t *testing.T) {
 		if boot(ts2, id) == "" {
 			t.Fatal("the enrolled printer got no token after the impostor tried")
 		}
+		// Reflashed, the printer has a new Client-Id: an operator's
+		// approval lets it in with the one it sends next.
+		if _, err := ts2.ApproveDevice(id); err != nil {
+			t.Fatal(err)
+		}
+		if bootAs(ts2, id, "after-reflash") == "" || bootAs(ts2, id, "after-reflash") == "" {
+			t.Fatal("an approved, reflashed printer got no token")
+		}
+		if bootAs(ts2, id, "client-of-"+id) != "" {
+			t.Fatal("after the approval, the old Client-Id still gets a token outside a window")
+		}
 	})
 }
 

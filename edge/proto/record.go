@@ -189,6 +189,9 @@ func (d *Device) Approve(now time.Time) {
 	if d.Enrolled.IsZero() {
 		d.Enrolled = now // an approved device may get tokens without an enrollment window
 	}
+	// Enrollment binds a device to its Client-Id; an operator's approval
+	// binds it to the one it sends next (a reflashed printer has a new one).
+	d.ClientID = ""
 	if d.Activation.Verified && !d.Activation.Activated() {
 		d.Activation.ActivatedAt = now
 	}
