@@ -113,7 +113,7 @@ func TestCloudServesTurnWithoutSpeechModel(t *testing.T) {
 				if st.PCMFrames == 0 || st.OpusPackets != 0 {
 					t.Errorf("Stikadoo audio reached the cloud as %d PCM frames and %d Opus packets; want PCM only", st.PCMFrames, st.OpusPackets)
 				}
-			} else if st.OpusPackets == 0 || st.PCMFrames != 0 || st.Routes["audio"] == 0 {
+			} else if st.OpusPackets == 0 || st.PCMFrames != 0 || st.Types["audio"] == 0 {
 				t.Errorf("Opus audio reached the cloud as %d PCM frames and %d wrapped packets; want wrapped Opus only", st.PCMFrames, st.OpusPackets)
 			}
 			for k, want := range map[string]string{"x-api-key": gw.APIKey, "Device-Id": dev.ID, "Protocol-Version": "1", "Authorization": "Bearer " + gw.APIKey} {
@@ -123,6 +123,16 @@ func TestCloudServesTurnWithoutSpeechModel(t *testing.T) {
 			}
 			if st.Headers.Get("Client-Id") == "" {
 				t.Error("cloud got no Client-Id")
+			}
+			// What the real Lambda sees: audio reaches it on $default,
+			// and only the routed types have routes.
+			for r := range st.Routes {
+				if r != "$default" && !cloudtest.Routes[r] {
+					t.Errorf("message routed to %q, which the real API has no route for", r)
+				}
+			}
+			if st.Routes["$default"] == 0 || st.Routes[proto.TypeHello] != 1 || st.Routes[proto.TypeListen] == 0 {
+				t.Errorf("routes %v: want hello and listen on their routes and audio on $default", st.Routes)
 			}
 			mu.Lock()
 			n := audioIn

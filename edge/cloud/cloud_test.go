@@ -390,8 +390,8 @@ func TestSendOpusBatches(t *testing.T) {
 	}
 	waitFor(t, func() bool { return gw.Stats().OpusPackets == 200 })
 	st := gw.Stats()
-	if st.MaxFrame > 8<<10 || st.Routes["audio"] < 25 || len(st.Closes) != 0 {
-		t.Errorf("largest frame %d, %d audio messages, closes %v", st.MaxFrame, st.Routes["audio"], st.Closes)
+	if st.MaxFrame > 8<<10 || st.Types["audio"] < 25 || st.Routes["audio"] != 0 || len(st.Closes) != 0 {
+		t.Errorf("largest frame %d, %d audio messages, closes %v", st.MaxFrame, st.Types["audio"], st.Closes)
 	}
 }
 
@@ -411,7 +411,10 @@ func TestHeartbeatAndRetire(t *testing.T) {
 			t.Fatal("no heartbeat timer")
 		}
 		clock.Advance(4 * time.Minute)
-		waitFor(t, func() bool { return gw.Stats().Routes["heartbeat"] == i })
+		waitFor(t, func() bool { return gw.Stats().Types["heartbeat"] == i })
+	}
+	if st := gw.Stats(); st.Routes["heartbeat"] != 0 || st.Routes["$default"] != 2 {
+		t.Errorf("routes %v: heartbeats have no route of their own and reach $default", st.Routes)
 	}
 	if !conn.Fresh() {
 		t.Fatal("not fresh at 8 minutes")

@@ -83,7 +83,8 @@ type Stats struct {
 	Attempts    int            // connect attempts, refused ones included
 	Connections int            // connections upgraded
 	Refused     map[int]int    // refusals by HTTP status
-	Routes      map[string]int // text messages by route (type, or $default)
+	Routes      map[string]int // text messages by route: hello, listen, abort, goodbye, mcp or $default
+	Types       map[string]int // text messages by JSON type, routed or not ("" for PCM)
 	PCMFrames   int            // base64 PCM text frames
 	PCMBytes    int            // decoded PCM bytes
 	OpusPackets int            // Opus packets in wrapped audio messages
@@ -115,7 +116,7 @@ func (g *Gateway) Start() {
 		g.MCPTimeout = 10 * time.Second
 	}
 	g.sessions = map[*gwConn]struct{}{}
-	g.stats = Stats{Refused: map[int]int{}, Routes: map[string]int{}, Closes: map[int]int{}}
+	g.stats = Stats{Refused: map[int]int{}, Routes: map[string]int{}, Types: map[string]int{}, Closes: map[int]int{}}
 	g.srv = httptest.NewTLSServer(http.HandlerFunc(g.handle))
 	png := stickerPNG()
 	g.images = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +166,7 @@ func (g *Gateway) Stats() Stats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := g.stats
-	s.Refused, s.Routes, s.Closes = clone(s.Refused), clone(s.Routes), clone(s.Closes)
+	s.Refused, s.Routes, s.Types, s.Closes = clone(s.Refused), clone(s.Routes), clone(s.Types), clone(s.Closes)
 	s.Headers = s.Headers.Clone()
 	s.Hellos = append([]json.RawMessage(nil), s.Hellos...)
 	s.Detected = append([]string(nil), s.Detected...)
@@ -306,8 +307,13 @@ func (c *gwConn) serve() {
 	}
 }
 
-// route dispatches a text message as API Gateway's route selection
-// ($request.body.type) does.
+// Routes is the route selection of the Stikadoo WebSocket API
+// ($request.body.type): these types have routes of their own, and every
+// other message (audio, heartbeat, base64 PCM, any other type) reaches
+// the Lambda on $default.
+var Routes = map[string]bool{proto.TypeHello: true, proto.TypeListen: true, proto.TypeAbort: true, "goodbye": true, proto.TypeMCP: true}
+
+// route dispatches a text message as API Gateway's route selection does.
 func (c *gwConn) route(ctx context.Context, data []byte) {
 	g := c.g
 	var m struct {
@@ -318,16 +324,20 @@ func (c *gwConn) route(ctx context.Context, data []byte) {
 		Payload json.RawMessage `json:"payload"`
 	}
 	route := "$default"
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) && json.Unmarshal(data, &m) == nil && m.Type != "" {
+	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) || json.Unmarshal(data, &m) != nil {
+		m.Type = ""
+	}
+	if Routes[m.Type] {
 		route = m.Type
 	}
 	g.mu.Lock()
 	g.stats.Routes[route]++
-	if route == "$default" && m.Type == "" {
+	g.stats.Types[m.Type]++
+	if m.Type == "" {
 		g.stats.PCMFrames++
 		g.stats.PCMBytes += len(bytes.TrimSpace(data)) * 3 / 4
 	}
-	if route == "audio" {
+	if m.Type == "audio" {
 		g.stats.OpusPackets += len(m.Packets)
 	}
 	if route == "hello" {
