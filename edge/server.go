@@ -326,7 +326,11 @@ func (s *Server) Health() Health {
 			h.Problems = append(h.Problems, p)
 		}
 		if st.Breaker == proto.BreakerOpen {
-			h.Problems = append(h.Problems, "cloud connections keep failing: the circuit breaker is open")
+			p := "cloud connections keep failing: the circuit breaker is open"
+			if st.LastDialError != "" {
+				p += ": " + st.LastDialError
+			}
+			h.Problems = append(h.Problems, p)
 		}
 	}
 	if len(h.Problems) > 0 {

@@ -37,7 +37,8 @@ type Client struct {
 	reachable bool
 	lastProbe time.Time
 	downSince time.Time
-	lastErr   string
+	lastErr   string // the probe's
+	dialErr   string // the last failed dial's, until a connection works
 
 	dials, dialFails, drops atomic.Int64
 }
@@ -147,7 +148,7 @@ func (c *Client) Available() bool {
 func (c *Client) State() proto.CloudState {
 	c.mu.Lock()
 	s := proto.CloudState{Host: c.u.Host, Reachable: c.reachable, LastProbe: c.lastProbe,
-		UnreachableSince: c.downSince, LastError: c.lastErr}
+		UnreachableSince: c.downSince, LastError: c.lastErr, LastDialError: c.dialErr}
 	c.mu.Unlock()
 	s.Breaker = c.breaker.State()
 	s.Dials, s.DialFailures, s.Drops = c.dials.Load(), c.dialFails.Load(), c.drops.Load()

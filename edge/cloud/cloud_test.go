@@ -503,3 +503,38 @@ func BenchmarkSendOpus(b *testing.B) {
 		}
 	}
 }
+
+// A refused key stays in the state while the breaker is open, even when
+// probes (which send no key) succeed; a working connection clears it.
+func TestDialErrorOutlivesProbe(t *testing.T) {
+	gw := startGateway(t, nil)
+	gw.SetFaults(cloudtest.Faults{RefuseStatus: http.StatusForbidden})
+	clock := cloudtest.NewClock()
+	c := newClient(t, gw, cloud.Config{BreakerFailures: 1, BreakerOpen: time.Minute, Clock: clock})
+	if _, err := c.Dial(ctxT(t), cloud.Device{}); !errors.Is(err, cloud.ErrUnauthorized) {
+		t.Fatalf("refused key: %v", err)
+	}
+	if err := c.Check(ctxT(t)); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	st := c.State()
+	if !st.Reachable || st.LastError != "" || st.Breaker != proto.BreakerOpen || !strings.Contains(st.LastDialError, "403") {
+		t.Fatalf("after a refused dial and a good probe: %+v; want reachable, breaker open, the 403 kept", st)
+	}
+	gw.SetFaults(cloudtest.Faults{})
+	clock.Advance(time.Minute)
+	conn, err := c.Dial(ctxT(t), cloud.Device{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Send(ctxT(t), []byte(`{"type":"hello","version":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := conn.Recv(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.State(); st.LastDialError != "" || st.Breaker != proto.BreakerClosed {
+		t.Errorf("after a working connection: %+v; want the dial error cleared", st)
+	}
+}

@@ -92,9 +92,10 @@ func (c *Client) Dial(ctx context.Context, dev Device) (*Conn, error) {
 		} else if resp != nil {
 			err = fmt.Errorf("%s: %w", resp.Status, err)
 		}
-		// Reachability stays the probe's verdict; the breaker counts this.
+		// Reachability stays the probe's verdict; the breaker counts this,
+		// and the error stays in the state until a connection works.
 		c.mu.Lock()
-		c.lastErr = "dial: " + err.Error()
+		c.dialErr = err.Error()
 		c.mu.Unlock()
 		return nil, fmt.Errorf("dial cloud %s: %w", c.u.Host, err)
 	}
@@ -152,6 +153,9 @@ func (cn *Conn) Close() error {
 	if !cn.closing && cn.err == nil && !cn.heard.Load() {
 		cn.c.dialFails.Add(1)
 		cn.c.breaker.Failure()
+		cn.c.mu.Lock()
+		cn.c.dialErr = "connection given up: the cloud did not answer"
+		cn.c.mu.Unlock()
 	}
 	cn.closing = true
 	if cn.err == nil {
@@ -179,6 +183,9 @@ func (cn *Conn) reader() {
 		}
 		if !cn.heard.Swap(true) {
 			cn.c.breaker.Success()
+			cn.c.mu.Lock()
+			cn.c.dialErr = ""
+			cn.c.mu.Unlock()
 		}
 		var out []frame
 		if mt == websocket.BinaryMessage {

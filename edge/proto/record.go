@@ -120,7 +120,11 @@ type CloudState struct {
 	Reachable        bool      `json:"reachable"`
 	LastProbe        time.Time `json:"last_probe,omitzero"`
 	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
-	LastError        string    `json:"last_error,omitempty"`
+	LastError        string    `json:"last_error,omitempty"` // the probe's, cleared when a probe succeeds
+	// LastDialError is why the last relay connection failed to open (a
+	// refused key, say); cleared only when a connection works again, so
+	// it stays visible while the breaker is open and probes succeed.
+	LastDialError string `json:"last_dial_error,omitempty"`
 	Breaker          string    `json:"breaker,omitempty"`
 	Dials            int64     `json:"dials"`
 	DialFailures     int64     `json:"dial_failures"`
