@@ -81,6 +81,10 @@ type CloudConfig struct {
 	// TurnTimeout bounds a relayed turn from its input to the cloud's end
 	// of it (default 3 m).
 	TurnTimeout time.Duration
+	// FirstEventTimeout bounds the wait, once the input is sent, for the
+	// cloud to begin the turn (stt, thinking start or an alert; default
+	// 15 s). A cloud that does not counts as a failed connection.
+	FirstEventTimeout time.Duration
 }
 
 // AuthConfig says how devices authenticate on the WebSocket.
@@ -192,6 +196,7 @@ func (c Config) Defaults() Config {
 	}
 	def(&c.Cloud.HelloTimeout, 10*time.Second)
 	def(&c.Cloud.TurnTimeout, 3*time.Minute)
+	def(&c.Cloud.FirstEventTimeout, 15*time.Second)
 	return c
 }
 

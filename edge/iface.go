@@ -102,7 +102,17 @@ type CloudLink interface {
 	Recv(ctx context.Context) (audio bool, data []byte, err error)
 	// Fresh reports whether the link is open and young enough for a turn.
 	Fresh() bool
+	// Check makes sure a link that has been idle still carries (a ping
+	// answered in time); a link that does not ends, and Check says why.
+	Check(ctx context.Context) error
 	// Done is closed when the link has ended.
 	Done() <-chan struct{}
+	// Close ends the link; one the cloud never answered on counts
+	// against the cloud (its breaker).
 	Close() error
+	// Abandon ends the link without holding it against the cloud: the
+	// turn or the session gave up.
+	Abandon() error
+	// Fail ends the link as a failed one: the cloud did not do its part.
+	Fail(err error)
 }

@@ -73,16 +73,24 @@ func (ss *session) cloudFallback() bool {
 }
 
 // open returns the session's link, dialing a new one (and saying hello
-// with the device's own hello) when there is none or it is too old, and
-// a channel closed when the link has ended and everything it brought has
-// been passed on.
+// with the device's own hello) when there is none, it is too old or it
+// no longer carries (an idle link must answer a ping), and a channel
+// closed when the link has ended and everything it brought has been
+// passed on.
 func (r *cloudRelay) open(ctx context.Context) (CloudLink, <-chan struct{}, error) {
 	ss := r.ss
 	r.mu.Lock()
 	old, oldDone := r.link, r.pumpDone
 	r.mu.Unlock()
 	if old != nil && old.Fresh() {
-		return old, oldDone, nil
+		err := old.Check(ctx)
+		if err == nil {
+			return old, oldDone, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("check cloud link: %w", context.Cause(ctx))
+		}
+		ss.log.Info("cloud link no longer carries; reconnecting", "err", err)
 	}
 	if old != nil {
 		old.Close() // its pump ends
@@ -116,7 +124,11 @@ func (r *cloudRelay) open(ctx context.Context) (CloudLink, <-chan struct{}, erro
 		case <-done:
 			return nil, nil, fmt.Errorf("cloud hello: %w", ErrCloudDropped)
 		case <-hctx.Done():
-			link.Close()
+			if ctx.Err() != nil {
+				link.Abandon() // the turn gave up, not the cloud
+			} else {
+				link.Close() // no hello in time: counts against the cloud
+			}
 			return nil, nil, fmt.Errorf("cloud hello: %w", context.Cause(hctx))
 		}
 	}
@@ -139,7 +151,7 @@ func (r *cloudRelay) pump(link CloudLink, done chan struct{}) {
 	ss := r.ss
 	defer ss.wg.Done()
 	defer close(done)
-	defer link.Close()
+	defer link.Abandon() // the link has ended already, or the session has
 	var ts uint32
 	for {
 		audio, data, err := link.Recv(ss.ctx)
@@ -320,6 +332,11 @@ func (ss *session) relayTurn(ctx context.Context, t *proto.Turn, in turnInput, s
 
 	timer := time.NewTimer(srv.cfg.Cloud.TurnTimeout)
 	defer timer.Stop()
+	// A cloud that does not begin the turn soon is a link that died
+	// without a word or a backend that is down: it does not get the
+	// whole turn timeout.
+	first := time.NewTimer(srv.cfg.Cloud.FirstEventTimeout)
+	defer first.Stop()
 	var grace <-chan time.Time
 	alert := ""
 	thinking := false // the cloud showed "Thinking..." and has not ended it
@@ -334,6 +351,7 @@ func (ss *session) relayTurn(ctx context.Context, t *proto.Turn, in turnInput, s
 			case ev.Type == proto.TypeSTT, ev.Type == proto.TypeAlert,
 				ev.Type == proto.TypeThinking && ev.Status == "start":
 				started = true
+				first.Stop()
 			case !started:
 				continue
 			}
@@ -376,6 +394,15 @@ func (ss *session) relayTurn(ctx context.Context, t *proto.Turn, in turnInput, s
 		case <-ctx.Done():
 			ss.abortCloud(link)
 			return failCloudDropped(ctx.Err()), true, nil
+		case <-first.C:
+			if started {
+				continue
+			}
+			ss.abortCloud(link)
+			err := fmt.Errorf("the cloud did not begin the turn within %s", srv.cfg.Cloud.FirstEventTimeout)
+			link.Fail(err)
+			t.TimingsMs["cloud"] = time.Since(start).Milliseconds()
+			return failCloudTimeout(err), true, nil
 		case <-timer.C:
 			ss.abortCloud(link)
 			// A cloud that went quiet may be a connection that died

@@ -33,6 +33,9 @@ type cloudFile struct {
 	DialTimeout     duration `toml:"dial_timeout"`
 	HelloTimeout    duration `toml:"hello_timeout"`
 	TurnTimeout     duration `toml:"turn_timeout"`
+	FirstEvent      duration `toml:"first_event_timeout"`
+	PongTimeout     duration `toml:"pong_timeout"`
+	IdleCheck       duration `toml:"idle_check"`
 	Heartbeat       duration `toml:"heartbeat"`
 	ReconnectBefore duration `toml:"reconnect_before"`
 	BatchBytes      int      `toml:"batch_bytes"`
@@ -50,9 +53,10 @@ func (f cloudFile) resolve() (cloud.Config, edge.CloudConfig) {
 		DialTimeout: time.Duration(f.DialTimeout), Heartbeat: time.Duration(f.Heartbeat),
 		ReconnectBefore: time.Duration(f.ReconnectBefore), BatchBytes: f.BatchBytes,
 		BreakerFailures: f.BreakerFailures, BreakerOpen: time.Duration(f.BreakerOpen),
+		PongTimeout: time.Duration(f.PongTimeout), IdleCheck: time.Duration(f.IdleCheck),
 	}.Defaults()
 	g := edge.Config{Cloud: edge.CloudConfig{Policy: f.Policy, HelloTimeout: time.Duration(f.HelloTimeout),
-		TurnTimeout: time.Duration(f.TurnTimeout)}}.Defaults().Cloud
+		TurnTimeout: time.Duration(f.TurnTimeout), FirstEventTimeout: time.Duration(f.FirstEvent)}}.Defaults().Cloud
 	return c, g
 }
 
@@ -65,6 +69,7 @@ func cloudToFile(c cloud.Config, g edge.CloudConfig, sec func(string) string) cl
 		DialTimeout: duration(c.DialTimeout), HelloTimeout: duration(g.HelloTimeout), TurnTimeout: duration(g.TurnTimeout),
 		Heartbeat: duration(c.Heartbeat), ReconnectBefore: duration(c.ReconnectBefore),
 		BatchBytes: c.BatchBytes, BreakerFailures: c.BreakerFailures, BreakerOpen: duration(c.BreakerOpen),
+		FirstEvent: duration(g.FirstEventTimeout), PongTimeout: duration(c.PongTimeout), IdleCheck: duration(c.IdleCheck),
 	}
 }
 
@@ -79,6 +84,8 @@ func validateCloud(c cloud.Config, g edge.CloudConfig) error {
 		{"cloud.dial_timeout", c.DialTimeout}, {"cloud.hello_timeout", g.HelloTimeout},
 		{"cloud.turn_timeout", g.TurnTimeout}, {"cloud.heartbeat", c.Heartbeat},
 		{"cloud.reconnect_before", c.ReconnectBefore}, {"cloud.breaker_open", c.BreakerOpen},
+		{"cloud.first_event_timeout", g.FirstEventTimeout}, {"cloud.pong_timeout", c.PongTimeout},
+		{"cloud.idle_check", c.IdleCheck},
 	} {
 		if d.v <= 0 {
 			return &edge.ConfigError{Field: d.field, Msg: fmt.Sprintf("%s must be positive", formatDuration(d.v))}

@@ -182,7 +182,7 @@ func fullConfigWant(file string) daemonConfig {
 				RequireApproval: true, Timeout: 15 * time.Second,
 			},
 			Endpoint: edge.EndpointConfig{Threshold: 0.05, Silence: 600 * time.Millisecond, MinSpeech: 150 * time.Millisecond},
-			Cloud:    edge.CloudConfig{Policy: "cloud-first", HelloTimeout: 6 * time.Second, TurnTimeout: 2 * time.Minute},
+			Cloud:    edge.CloudConfig{Policy: "cloud-first", HelloTimeout: 6 * time.Second, TurnTimeout: 2 * time.Minute, FirstEventTimeout: 15 * time.Second},
 		},
 		STT: sttConfig{
 			Engine: "remote",
@@ -216,6 +216,7 @@ func fullConfigWant(file string) daemonConfig {
 			Backoff:     cloud.Backoff{Min: 2 * time.Second, Max: time.Minute, Jitter: 0.5},
 			DialTimeout: 7 * time.Second, WriteTimeout: 10 * time.Second, Heartbeat: 5 * time.Minute,
 			ReconnectBefore: 90 * time.Minute, BatchBytes: 8192, BreakerFailures: 5, BreakerOpen: 30 * time.Second,
+			PongTimeout: 2 * time.Second, IdleCheck: 5 * time.Second,
 		},
 		MDNS: mdnsConfig{Enabled: false, Name: "Classroom 4", Interfaces: []string{"wlan0"}},
 		GPIO: panel.Config{LED: "GPIO17", Button: "GPIO27", LEDActiveLow: true, LongPress: 5 * time.Second},

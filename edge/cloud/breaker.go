@@ -78,6 +78,17 @@ func (b *Breaker) Success() {
 	b.state, b.fails, b.trial = proto.BreakerClosed, 0, false
 }
 
+// Abandon records that an allowed connection was given up on by its
+// caller, which says nothing about the cloud: a half-open breaker lets the
+// next trial through.
+func (b *Breaker) Abandon() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == proto.BreakerHalfOpen {
+		b.trial = false
+	}
+}
+
 // Failure records a failed connection.
 func (b *Breaker) Failure() {
 	b.mu.Lock()

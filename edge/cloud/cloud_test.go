@@ -538,3 +538,99 @@ func TestDialErrorOutlivesProbe(t *testing.T) {
 		t.Errorf("after a working connection: %+v; want the dial error cleared", st)
 	}
 }
+
+// A connection whose network died without a word is found out by the
+// ping before it is reused, and counts as lost.
+func TestCheckFindsDeadConnection(t *testing.T) {
+	gw := startGateway(t, nil)
+	fz, err := cloudtest.NewFreezer(gw.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fz.Close)
+	clock := cloudtest.NewClock()
+	c := newClient(t, gw, cloud.Config{URL: "wss://" + fz.Addr() + "/prod", Clock: clock, BreakerFailures: 1})
+	conn, err := c.Dial(ctxT(t), cloud.Device{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Send(ctxT(t), []byte(`{"type":"hello","version":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := conn.Recv(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	// Just heard from: no ping needed.
+	if err := conn.Check(ctxT(t)); err != nil {
+		t.Fatalf("check right after the hello: %v", err)
+	}
+	// Idle, but alive: the ping gets its pong.
+	clock.Advance(6 * time.Second)
+	if err := conn.Check(ctxT(t)); err != nil {
+		t.Fatalf("check of a live idle connection: %v", err)
+	}
+	clock.Advance(6 * time.Second)
+	fz.Freeze()
+	errc := make(chan error, 1)
+	go func() { errc <- conn.Check(ctxT(t)) }() // ends when the check's timer fires
+	if !clock.WaitTimers(2, 5*time.Second) {    // the heartbeat's and the pong's
+		t.Fatal("no pong timer")
+	}
+	clock.Advance(2 * time.Second)
+	if err := <-errc; !errors.Is(err, cloud.ErrNoPong) {
+		t.Fatalf("check of a frozen connection: %v, want ErrNoPong", err)
+	}
+	if conn.Fresh() {
+		t.Error("a dead connection is still fresh")
+	}
+	if st := c.State(); st.Drops != 1 || st.Breaker != proto.BreakerOpen {
+		t.Errorf("state %+v: want the dead connection counted as lost", st)
+	}
+}
+
+// A caller that gives up (its turn aborted) holds nothing against the
+// cloud: neither a cancelled dial nor a connection abandoned before the
+// cloud answered opens the breaker, and a half-open trial is released.
+func TestCallerGivingUpIsNoFailure(t *testing.T) {
+	gw := startGateway(t, nil)
+	gw.SetFaults(cloudtest.Faults{NoHello: true})
+	clock := cloudtest.NewClock()
+	c := newClient(t, gw, cloud.Config{Clock: clock, BreakerFailures: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Dial(ctx, cloud.Device{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled dial: %v", err)
+	}
+	if st := c.State(); st.Breaker != proto.BreakerClosed || st.DialFailures != 0 {
+		t.Fatalf("after a cancelled dial: %+v, want the breaker closed", st)
+	}
+	conn, err := c.Dial(ctxT(t), cloud.Device{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Abandon()
+	if st := c.State(); st.Breaker != proto.BreakerClosed || st.DialFailures != 0 {
+		t.Fatalf("after an abandoned connection: %+v, want the breaker closed", st)
+	}
+	// A connection given up on by its own timeout still counts.
+	conn, err = c.Dial(ctxT(t), cloud.Device{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if st := c.State(); st.Breaker != proto.BreakerOpen || st.DialFailures != 1 {
+		t.Fatalf("after no hello: %+v, want the breaker open", st)
+	}
+	clock.Advance(time.Minute)
+	conn, err = c.Dial(ctxT(t), cloud.Device{}) // the half-open trial
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Abandon()
+	conn, err = c.Dial(ctxT(t), cloud.Device{})
+	if err != nil {
+		t.Fatalf("after an abandoned trial: %v, want another trial let through", err)
+	}
+	conn.Abandon()
+}

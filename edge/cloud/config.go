@@ -40,6 +40,13 @@ type Config struct {
 	// Heartbeat is how often an idle relay connection sends a small data
 	// frame, well inside the gateway's 10-minute idle timeout (default 4 m).
 	Heartbeat time.Duration
+	// PongTimeout is how long a ping may wait for its pong (default
+	// 2 s). A connection nothing was heard on for IdleCheck (default 5 s)
+	// is pinged before it carries another turn, and given up on when no
+	// pong comes: a network that died without a word (a router reboot)
+	// sends no reset, and writes into it still succeed.
+	PongTimeout time.Duration
+	IdleCheck   time.Duration
 	// ReconnectBefore retires a connection this long after it opened, well
 	// before the gateway's 2-hour limit (default 1 h 50 m).
 	ReconnectBefore time.Duration
@@ -83,6 +90,8 @@ func (c Config) Defaults() Config {
 	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.Heartbeat, 4*time.Minute)
 	def(&c.ReconnectBefore, 110*time.Minute)
+	def(&c.PongTimeout, 2*time.Second)
+	def(&c.IdleCheck, 5*time.Second)
 	if c.BatchBytes == 0 {
 		c.BatchBytes = 16 << 10
 	}

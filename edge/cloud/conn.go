@@ -23,6 +23,11 @@ type Device struct {
 // heartbeat is the small data frame that keeps an idle connection open.
 var heartbeat = []byte(`{"type":"heartbeat"}`)
 
+// readSlack is how long past a heartbeat's ping a connection may stay
+// silent before its reader gives up on it: the heartbeat pings every
+// Heartbeat, and a pong or any frame extends the read deadline.
+const readSlack = 30 * time.Second
+
 // Conn is one relay connection to the cloud gateway. Send, SendOpus and
 // Recv may be called from different goroutines; one goroutine reads and
 // one sends heartbeats, and both end when the connection closes.
@@ -34,7 +39,9 @@ type Conn struct {
 	wmu      sync.Mutex // serializes writes
 	lastSend time.Time
 
-	heard      atomic.Bool // a frame came from the cloud
+	heard      atomic.Bool  // a frame came from the cloud
+	heardAt    atomic.Int64 // clock time (UnixNano) a frame or pong last came
+	pongs      chan struct{}
 	in         chan frame
 	done       chan struct{}
 	readerDone chan struct{} // closed when the reader has pushed its last frame
@@ -84,6 +91,12 @@ func (c *Client) Dial(ctx context.Context, dev Device) (*Conn, error) {
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// The caller gave up (the turn was aborted or superseded, the
+		// session ended): that says nothing about the cloud.
+		c.breaker.Abandon()
+		return nil, fmt.Errorf("dial cloud %s: %w", c.u.Host, context.Cause(ctx))
+	}
 	if err != nil {
 		c.dialFails.Add(1)
 		c.breaker.Failure()
@@ -102,8 +115,18 @@ func (c *Client) Dial(ctx context.Context, dev Device) (*Conn, error) {
 	// The breaker hears of success when the cloud first speaks (reader),
 	// of failure when the connection is lost or given up on first.
 	ws.SetReadLimit(GatewayMaxMessage)
-	cn := &Conn{c: c, ws: ws, born: c.clock.Now(), lastSend: c.clock.Now(),
+	cn := &Conn{c: c, ws: ws, born: c.clock.Now(), lastSend: c.clock.Now(), pongs: make(chan struct{}, 1),
 		in: make(chan frame, 64), done: make(chan struct{}), readerDone: make(chan struct{})}
+	cn.heardAt.Store(cn.born.UnixNano())
+	ws.SetPongHandler(func(string) error { // runs on the reader goroutine
+		cn.heardAt.Store(c.clock.Now().UnixNano())
+		_ = ws.SetReadDeadline(time.Now().Add(cn.readIdle()))
+		select {
+		case cn.pongs <- struct{}{}:
+		default:
+		}
+		return nil
+	})
 	go cn.reader()    // ends when the connection fails or is closed
 	go cn.heartbeat() // ends when the connection is done
 	return cn, nil
@@ -119,6 +142,57 @@ func (cn *Conn) Fresh() bool {
 	}
 	return cn.c.clock.Now().Sub(cn.born) < cn.c.cfg.ReconnectBefore
 }
+
+// Check makes sure the connection still carries before it is reused. One
+// nothing was heard on for IdleCheck is pinged, and must answer within
+// PongTimeout; if it does not, it ends as a lost connection (ErrNoPong).
+// A ctx done first leaves the connection as it is.
+func (cn *Conn) Check(ctx context.Context) error {
+	select {
+	case <-cn.done:
+		return fmt.Errorf("check cloud connection: %w", cn.Err())
+	default:
+	}
+	clock := cn.c.clock
+	if clock.Now().Sub(time.Unix(0, cn.heardAt.Load())) < cn.c.cfg.IdleCheck {
+		return nil
+	}
+	select {
+	case <-cn.pongs: // an old one
+	default:
+	}
+	if err := cn.ping(); err != nil {
+		cn.fail(err)
+		return fmt.Errorf("check cloud connection: %w", err)
+	}
+	t := clock.NewTimer(cn.c.cfg.PongTimeout)
+	defer t.Stop()
+	select {
+	case <-cn.pongs:
+		return nil
+	case <-cn.done:
+		return fmt.Errorf("check cloud connection: %w", cn.Err())
+	case <-ctx.Done():
+		return fmt.Errorf("check cloud connection: %w", context.Cause(ctx))
+	case <-t.C():
+		err := fmt.Errorf("within %s: %w", cn.c.cfg.PongTimeout, ErrNoPong)
+		cn.fail(err)
+		return fmt.Errorf("check cloud connection: %w", err)
+	}
+}
+
+// ping sends a WebSocket ping; API Gateway answers it with a pong.
+func (cn *Conn) ping() error {
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	if err := cn.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cn.c.cfg.WriteTimeout)); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// readIdle is how long the reader waits for a frame or a pong.
+func (cn *Conn) readIdle() time.Duration { return cn.c.cfg.Heartbeat + readSlack }
 
 // Done is closed when the connection has ended.
 func (cn *Conn) Done() <-chan struct{} { return cn.done }
@@ -148,14 +222,31 @@ func (cn *Conn) fail(err error) {
 // Close closes the connection with a normal close frame. A connection
 // given up on before the cloud sent anything (no hello in time) counts as
 // a failed one for the breaker.
-func (cn *Conn) Close() error {
+func (cn *Conn) Close() error { return cn.close(true) }
+
+// Abandon closes the connection like Close, but holds nothing against the
+// cloud: its user gave up (the turn was aborted or superseded, the
+// session ended), not the cloud.
+func (cn *Conn) Abandon() error { return cn.close(false) }
+
+// Fail ends the connection as a lost one, which counts against the cloud:
+// it did not do its part in time (its first answer to a turn, say).
+func (cn *Conn) Fail(err error) {
+	cn.fail(fmt.Errorf("given up: %w", err))
+}
+
+func (cn *Conn) close(judge bool) error {
 	cn.errMu.Lock()
 	if !cn.closing && cn.err == nil && !cn.heard.Load() {
-		cn.c.dialFails.Add(1)
-		cn.c.breaker.Failure()
-		cn.c.mu.Lock()
-		cn.c.dialErr = "connection given up: the cloud did not answer"
-		cn.c.mu.Unlock()
+		if judge {
+			cn.c.dialFails.Add(1)
+			cn.c.breaker.Failure()
+			cn.c.mu.Lock()
+			cn.c.dialErr = "connection given up: the cloud did not answer"
+			cn.c.mu.Unlock()
+		} else {
+			cn.c.breaker.Abandon()
+		}
 	}
 	cn.closing = true
 	if cn.err == nil {
@@ -176,11 +267,13 @@ func (cn *Conn) Close() error {
 func (cn *Conn) reader() {
 	defer close(cn.readerDone)
 	for {
+		_ = cn.ws.SetReadDeadline(time.Now().Add(cn.readIdle()))
 		mt, data, err := cn.ws.ReadMessage()
 		if err != nil {
 			cn.fail(fmt.Errorf("read: %w", err))
 			return
 		}
+		cn.heardAt.Store(cn.c.clock.Now().UnixNano())
 		if !cn.heard.Swap(true) {
 			cn.c.breaker.Success()
 			cn.c.mu.Lock()
@@ -344,6 +437,12 @@ func (cn *Conn) heartbeat() {
 		if !cn.Fresh() {
 			cn.c.log.Info("retiring cloud connection before the gateway's limit", "age", clock.Now().Sub(cn.born).Round(time.Second).String())
 			cn.Close()
+			return
+		}
+		// The pong extends the reader's deadline: a connection whose
+		// network died without a word ends within readSlack.
+		if err := cn.ping(); err != nil {
+			cn.fail(err)
 			return
 		}
 		cn.wmu.Lock()

@@ -14,6 +14,9 @@ var (
 	ErrUnauthorized = errors.New("cloud: API key refused")
 	// ErrClosed: the relay connection is closed.
 	ErrClosed = errors.New("cloud: connection closed")
+	// ErrNoPong: the connection did not answer a ping in time; the
+	// network under it has probably died without a word.
+	ErrNoPong = errors.New("cloud: no pong: the connection is dead")
 	// ErrTooBig: a message would exceed the gateway's frame limit.
 	ErrTooBig = errors.New("cloud: message larger than the gateway's frame limit")
 	// ErrProxy: the HTTPS proxy refused the CONNECT request.

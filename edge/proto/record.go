@@ -125,11 +125,11 @@ type CloudState struct {
 	// refused key, say); cleared only when a connection works again, so
 	// it stays visible while the breaker is open and probes succeed.
 	LastDialError string `json:"last_dial_error,omitempty"`
-	Breaker          string    `json:"breaker,omitempty"`
-	Dials            int64     `json:"dials"`
-	DialFailures     int64     `json:"dial_failures"`
-	Drops            int64     `json:"drops"`   // connections lost while open
-	Relayed          int64     `json:"relayed"` // turns handed to the cloud
+	Breaker       string `json:"breaker,omitempty"`
+	Dials         int64  `json:"dials"`
+	DialFailures  int64  `json:"dial_failures"`
+	Drops         int64  `json:"drops"`   // connections lost while open
+	Relayed       int64  `json:"relayed"` // turns handed to the cloud
 }
 
 // Turn sources.
