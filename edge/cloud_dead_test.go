@@ -100,3 +100,46 @@ func TestCloudAbortDuringHelloNoFailure(t *testing.T) {
 		t.Errorf("after the device's own abort: breaker %s, %d failed dials; want closed, 0", st.Breaker, st.DialFailures)
 	}
 }
+
+// TestCloudFallbackNotes: a local sticker printed because the cloud could
+// not be reached says so in the turn's record; under cloud-first a turn
+// whose dial failed does not dial again when a local stage then fails,
+// and keeps its first note.
+func TestCloudFallbackNotes(t *testing.T) {
+	t.Run("local sticker", func(t *testing.T) {
+		gw, cl := startCloud(t, nil, cloud.Config{})
+		gw.SetFaults(cloudtest.Faults{RefuseStatus: 503})
+		images := &edgetest.ImageGenerator{Fallback: "image backend down: connection refused"}
+		ts := startServer(t, edge.Config{}, edge.Deps{Transcriber: &edgetest.Transcriber{}, Images: images, Cloud: cloudAdapter{cl}})
+		dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
+		if res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second)); err != nil || !res.ImageDelivered {
+			t.Fatalf("turn: %v %+v", err, res)
+		}
+		_, turns := waitTurns(t, ts, dev.SessionID(), 1)
+		if tr := turns[0]; !strings.Contains(tr.Fallback, "image backend down") || !strings.Contains(tr.Fallback, "cloud fallback failed") || !strings.Contains(tr.Fallback, "503") {
+			t.Errorf("turn fallback %q: want the local reason and the cloud's error", tr.Fallback)
+		}
+	})
+	t.Run("cloud-first", func(t *testing.T) {
+		gw, cl := startCloud(t, nil, cloud.Config{})
+		gw.SetFaults(cloudtest.Faults{RefuseStatus: 503})
+		ts := startServer(t, edge.Config{Cloud: edge.CloudConfig{Policy: proto.CloudFirst}},
+			edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}}) // no speech model
+		dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectOpusV1})
+		res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Alerts) != 1 || res.Alerts[0].Status != "Can't listen yet" {
+			t.Errorf("alerts %+v, want the local one", res.Alerts)
+		}
+		_, turns := waitTurns(t, ts, dev.SessionID(), 1)
+		tr := turns[0]
+		if !strings.HasPrefix(tr.Fallback, "cloud-first: served locally") || !strings.Contains(tr.Error, "cloud not reached") {
+			t.Errorf("turn recorded with fallback %q, error %q", tr.Fallback, tr.Error)
+		}
+		if n := gw.Stats().Attempts; n != 1 {
+			t.Errorf("the cloud was dialed %d times in one turn, want 1", n)
+		}
+	})
+}

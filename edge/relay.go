@@ -301,7 +301,11 @@ func (ss *session) relayTurn(ctx context.Context, t *proto.Turn, in turnInput, s
 	}
 	srv.relayed.Add(1)
 	t.Cloud, t.Backend = stage, proto.BackendCloud
-	t.Fallback = fmt.Sprintf("%s relayed to the cloud: %s", stage, why)
+	note := fmt.Sprintf("%s relayed to the cloud: %s", stage, why)
+	if t.Fallback != "" {
+		note = t.Fallback + "; " + note
+	}
+	t.Fallback = note
 	ss.log.Info("relaying turn to the cloud", "stage", stage, "why", why)
 	r.drain()
 

@@ -277,6 +277,9 @@ func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput
 	if in.source == proto.SourceVoice && (in.noSpeech || len(in.samples) < minUtterance) {
 		return failNoSpeech(fmt.Errorf("%d ms of audio without speech", t.AudioMs))
 	}
+	// dialErr is why the cloud could not be reached in this turn: it is
+	// not dialed a second time.
+	var dialErr error
 	// The whole turn goes to the cloud under cloud-only, and under
 	// cloud-first when the cloud is available (if it cannot be reached
 	// then, the turn is served locally).
@@ -296,12 +299,17 @@ func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput
 			if relayed {
 				return fail
 			}
+			dialErr = err
 			t.Fallback = "cloud-first: served locally: " + err.Error()
 		}
 	}
 	// localFails relays the turn when a local stage cannot serve and the
 	// policy allows it, or returns the local failure.
 	localFails := func(stage string, f *turnFailure) *turnFailure {
+		if dialErr != nil {
+			f.err = fmt.Errorf("%w (cloud not reached: %v)", f.err, dialErr)
+			return f
+		}
 		if ctx.Err() != nil || !ss.cloudFallback() {
 			return f
 		}
@@ -365,7 +373,8 @@ func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput
 	case st == nil || len(st.PNG) == 0:
 		return localFails("image", failImage(errors.New("image backend returned no image")))
 	}
-	if st.Fallback != "" && ss.cloudFallback() {
+	cloudNote := ""
+	if st.Fallback != "" && dialErr == nil && ss.cloudFallback() {
 		// The sticker was drawn on the Pi because the image model could
 		// not serve: the cloud draws a real one, and the local sticker is
 		// printed only if the cloud cannot be reached.
@@ -374,12 +383,15 @@ func (ss *session) turnPipeline(ctx context.Context, t *proto.Turn, in turnInput
 			return fail
 		}
 		ss.log.Info("cloud fallback failed; printing the local sticker", "err", err)
+		cloudNote = "cloud fallback failed: " + err.Error()
 	}
 	t.Prompt, t.Backend = st.Prompt, st.Backend
-	if st.Fallback != "" && t.Fallback != "" {
-		t.Fallback += "; " + st.Fallback
-	} else if st.Fallback != "" {
-		t.Fallback = st.Fallback
+	for _, note := range []string{st.Fallback, cloudNote} {
+		if note != "" && t.Fallback != "" {
+			t.Fallback += "; " + note
+		} else if note != "" {
+			t.Fallback = note
+		}
 	}
 
 	now := time.Now()
