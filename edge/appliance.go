@@ -131,11 +131,14 @@ func (s *Server) beginBusy() func() {
 	}
 }
 
-// lastSticker is the sticker most recently made, for the reprint button.
+// lastSticker is the sticker most recently made, for the reprint button:
+// one of the record (imageID) or one the cloud drew (url, as the cloud
+// asked the device to show it).
 type lastSticker struct {
 	sess    *session
 	device  string
 	imageID string
+	url     string
 	at      time.Time
 }
 
@@ -145,10 +148,21 @@ func (s *Server) rememberSticker(ss *session, device, imageID string) {
 	s.lastMu.Unlock()
 }
 
-// Reprint says what was reprinted.
+// rememberCloudSticker notes a sticker the cloud drew for a relayed turn,
+// which a device has shown, so the reprint button prints it and not an
+// older one of the Pi's.
+func (s *Server) rememberCloudSticker(ss *session, device, url string) {
+	s.lastMu.Lock()
+	s.last = lastSticker{sess: ss, device: device, url: url, at: time.Now()}
+	s.lastMu.Unlock()
+}
+
+// Reprint says what was reprinted: a sticker of the record (ImageID) or
+// one the cloud drew (URL).
 type Reprint struct {
 	Device  string
 	ImageID string
+	URL     string
 	Made    time.Time
 }
 
@@ -162,10 +176,24 @@ func (s *Server) ReprintLast(ctx context.Context) (Reprint, error) {
 	s.lastMu.Lock()
 	last := s.last
 	s.lastMu.Unlock()
-	if last.imageID == "" {
+	if last.imageID == "" && last.url == "" {
 		return Reprint{}, fmt.Errorf("reprint: %w", ErrNothingToReprint)
 	}
-	r := Reprint{Device: last.device, ImageID: last.imageID, Made: last.at}
+	r := Reprint{Device: last.device, ImageID: last.imageID, URL: last.url, Made: last.at}
+	if last.url != "" {
+		// The cloud's sticker is not in the record: the device fetches it
+		// from the cloud again.
+		ss := s.liveSession(last.sess, last.device)
+		if ss == nil {
+			return r, fmt.Errorf("reprint on %s: %w", last.device, ErrDeviceOffline)
+		}
+		defer s.beginBusy()()
+		if err := ss.mcp.callTool(ctx, proto.ToolPreviewImage, map[string]any{"url": last.url}, s.cfg.PreviewTimeout); err != nil {
+			return r, fmt.Errorf("reprint on %s: %w", last.device, err)
+		}
+		ss.log.Info("cloud sticker reprinted")
+		return r, nil
+	}
 	if _, err := s.deps.Store.Image(last.imageID); err != nil {
 		if errors.Is(err, proto.ErrNotFound) {
 			return r, fmt.Errorf("reprint %s: %w", last.imageID, ErrNothingToReprint)

@@ -143,3 +143,30 @@ func TestCloudFallbackNotes(t *testing.T) {
 		}
 	})
 }
+
+// TestCloudStickerReprinted: after a relayed turn, the reprint button
+// prints the sticker the cloud drew, not the Pi's older one.
+func TestCloudStickerReprinted(t *testing.T) {
+	gw, cl := startCloud(t, nil, cloud.Config{})
+	images := &edgetest.ImageGenerator{}
+	ts := startServer(t, edge.Config{}, edge.Deps{Transcriber: &edgetest.Transcriber{}, Images: images, Cloud: cloudAdapter{cl}})
+	dev := connect(t, ts, &edgetest.Device{ID: "aa:bb:cc:00:00:07", Dialect: proto.DialectStikadoo})
+	if res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second)); err != nil || !res.ImageDelivered {
+		t.Fatalf("local turn: %v %+v", err, res)
+	}
+	images.Lock()
+	images.Fallback = "image backend down: connection refused"
+	images.Unlock()
+	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
+	if err != nil || res.ImageURL != gw.ImageURL() || !res.ImageDelivered {
+		t.Fatalf("relayed turn: %v %+v", err, res)
+	}
+	r, err := ts.ReprintLast(relayCtx(t))
+	if err != nil {
+		t.Fatalf("reprint: %v", err)
+	}
+	p := previews(dev)
+	if len(p) != 3 || p[2] != gw.ImageURL() || r.URL != gw.ImageURL() || r.Device != "aa:bb:cc:00:00:07" {
+		t.Errorf("reprint %+v; device was asked to print %v, want the cloud's sticker last", r, p)
+	}
+}

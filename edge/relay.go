@@ -50,12 +50,36 @@ type cloudRelay struct {
 	mu       sync.Mutex
 	link     CloudLink
 	pumpDone chan struct{}             // closed when the link's pump has passed on all it read
-	pending  map[int64]json.RawMessage // id sent to the device -> the cloud's id
+	pending  map[int64]cloudRequest // id sent to the device -> the cloud's request
 	events   chan cloudMessage
 }
 
+// cloudRequest is an MCP request of the cloud passed to the device.
+type cloudRequest struct {
+	id         json.RawMessage // the cloud's id
+	previewURL string          // the sticker, when it is preview_image
+}
+
 func newCloudRelay(ss *session, c Cloud) *cloudRelay {
-	return &cloudRelay{ss: ss, cloud: c, pending: map[int64]json.RawMessage{}, events: make(chan cloudMessage, cloudEventQueue)}
+	return &cloudRelay{ss: ss, cloud: c, pending: map[int64]cloudRequest{}, events: make(chan cloudMessage, cloudEventQueue)}
+}
+
+// previewURL returns the url argument of a tools/call of preview_image.
+func previewURL(msg map[string]json.RawMessage) string {
+	var method string
+	if json.Unmarshal(msg["method"], &method) != nil || method != proto.MethodToolsCall {
+		return ""
+	}
+	var p struct {
+		Name      string `json:"name"`
+		Arguments struct {
+			URL string `json:"url"`
+		} `json:"arguments"`
+	}
+	if json.Unmarshal(msg["params"], &p) != nil || p.Name != proto.ToolPreviewImage {
+		return ""
+	}
+	return p.Arguments.URL
 }
 
 // cloudPolicy is the effective policy: local without a cloud.
@@ -228,7 +252,7 @@ func (r *cloudRelay) toDevice(payload json.RawMessage) (json.RawMessage, bool) {
 		return nil, false
 	}
 	r.mu.Lock()
-	r.pending[id] = cloudID
+	r.pending[id] = cloudRequest{id: cloudID, previewURL: previewURL(msg)}
 	if len(r.pending) > 256 { // answers that never came
 		for k := range r.pending {
 			if k < id-128 {
@@ -253,13 +277,20 @@ func (r *cloudRelay) fromDevice(payload json.RawMessage) bool {
 		return false
 	}
 	r.mu.Lock()
-	cloudID, mine := r.pending[id]
+	req, mine := r.pending[id]
 	delete(r.pending, id)
 	link := r.link
 	r.mu.Unlock()
 	if !mine {
 		return false
 	}
+	if req.previewURL != "" && resp.Error == nil {
+		var res proto.ToolCallResult
+		if len(resp.Result) == 0 || json.Unmarshal(resp.Result, &res) == nil && !res.IsError {
+			r.ss.srv.rememberCloudSticker(r.ss, r.ss.deviceID, req.previewURL)
+		}
+	}
+	cloudID := req.id
 	var msg map[string]json.RawMessage
 	if json.Unmarshal(payload, &msg) != nil || link == nil {
 		return true
