@@ -40,6 +40,10 @@ type cloudMessage struct {
 	Text    string          `json:"text"`
 	Message string          `json:"message"`
 	Payload json.RawMessage `json:"payload"`
+	// AudioParams of the cloud's hello: the length of its audio packets.
+	AudioParams *struct {
+		FrameDuration int `json:"frame_duration"`
+	} `json:"audio_params"`
 }
 
 // cloudRelay is a session's relay state.
@@ -49,9 +53,10 @@ type cloudRelay struct {
 
 	mu       sync.Mutex
 	link     CloudLink
-	pumpDone chan struct{}             // closed when the link's pump has passed on all it read
+	pumpDone chan struct{}          // closed when the link's pump has passed on all it read
 	pending  map[int64]cloudRequest // id sent to the device -> the cloud's request
 	events   chan cloudMessage
+	pacer    *audioPacer
 }
 
 // cloudRequest is an MCP request of the cloud passed to the device.
@@ -61,7 +66,7 @@ type cloudRequest struct {
 }
 
 func newCloudRelay(ss *session, c Cloud) *cloudRelay {
-	return &cloudRelay{ss: ss, cloud: c, pending: map[int64]cloudRequest{}, events: make(chan cloudMessage, cloudEventQueue)}
+	return &cloudRelay{ss: ss, cloud: c, pending: map[int64]cloudRequest{}, events: make(chan cloudMessage, cloudEventQueue), pacer: newAudioPacer(ss)}
 }
 
 // previewURL returns the url argument of a tools/call of preview_image.
@@ -177,6 +182,7 @@ func (r *cloudRelay) pump(link CloudLink, done chan struct{}) {
 	defer close(done)
 	defer link.Abandon() // the link has ended already, or the session has
 	var ts uint32
+	frameMs := 60 // the cloud's hello may say otherwise
 	for {
 		audio, data, err := link.Recv(ss.ctx)
 		if err != nil {
@@ -191,8 +197,8 @@ func (r *cloudRelay) pump(link CloudLink, done chan struct{}) {
 				ss.log.Debug("cloud audio", "err", err)
 				continue
 			}
-			ts += 60
-			ss.enqueue(outFrame{kind: websocket.BinaryMessage, data: frame})
+			ts += uint32(frameMs)
+			r.pacer.audioFrame(frame, time.Duration(frameMs)*time.Millisecond)
 			continue
 		}
 		var m cloudMessage
@@ -202,6 +208,9 @@ func (r *cloudRelay) pump(link CloudLink, done chan struct{}) {
 		}
 		switch m.Type {
 		case proto.TypeHello:
+			if m.AudioParams != nil && m.AudioParams.FrameDuration >= 10 && m.AudioParams.FrameDuration <= 120 {
+				frameMs = m.AudioParams.FrameDuration
+			}
 		case proto.TypeSTT, proto.TypeLLM, proto.TypeAlert:
 			ss.enqueue(outFrame{kind: websocket.TextMessage, data: data})
 		case proto.TypeThinking:
@@ -213,7 +222,9 @@ func (r *cloudRelay) pump(link CloudLink, done chan struct{}) {
 				ss.log.Debug("cloud sent tts without state; dropped (firmware would crash)")
 				continue
 			}
-			ss.enqueue(outFrame{kind: websocket.TextMessage, data: data})
+			// In order with the audio; stop once it could have played
+			// (an early stop cuts it off).
+			r.pacer.push(pacedFrame{out: outFrame{kind: websocket.TextMessage, data: data}, afterPlay: *m.State == proto.TTSStop})
 		case proto.TypeMCP:
 			if out, ok := r.toDevice(m.Payload); ok {
 				ss.send(proto.MCPEnvelope{Type: proto.TypeMCP, SessionID: ss.id, Payload: out})
@@ -428,6 +439,7 @@ func (ss *session) relayTurn(ctx context.Context, t *proto.Turn, in turnInput, s
 			return failCloudDropped(ErrCloudDropped), true, nil
 		case <-ctx.Done():
 			ss.abortCloud(link)
+			r.pacer.flush() // the device is told the turn stopped
 			return failCloudDropped(ctx.Err()), true, nil
 		case <-first.C:
 			if started {

@@ -73,6 +73,10 @@ type Faults struct {
 	Silent bool
 	// NoHello accepts connections but never answers hello.
 	NoHello bool
+	// TTSBurst, if set, makes the turn's speech this long: its 60 ms
+	// packets are sent at once, wrapped 20 to a message, as a Lambda
+	// sends a synthesized sentence.
+	TTSBurst time.Duration
 	// Inject is sent as text frames at the start of every turn: messages
 	// a relay must not pass to a device, for example.
 	Inject [][]byte
@@ -463,6 +467,13 @@ func (c *gwConn) playTurn(ctx context.Context, f Faults) {
 	// packets wrapped in a text message.
 	_ = c.write(websocket.BinaryMessage, FakeOpusPacket)
 	_ = c.send(map[string]any{"type": "audio", "format": "opus", "encoding": "base64", "packets": [][]byte{FakeOpusPacket}})
+	for n := int(f.TTSBurst / (60 * time.Millisecond)); n > 0; n -= 20 {
+		pk := make([][]byte, min(n, 20))
+		for i := range pk {
+			pk[i] = FakeOpusPacket
+		}
+		_ = c.send(map[string]any{"type": "audio", "format": "opus", "encoding": "base64", "frame_duration": 60, "packets": pk})
+	}
 	_ = c.send(proto.TTS{Type: proto.TypeTTS, State: proto.TTSStop})
 }
 
