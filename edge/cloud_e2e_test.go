@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -243,6 +244,13 @@ func TestCloudFlappingBreaker(t *testing.T) {
 	}
 	if h := ts.Health(); h.Cloud.Breaker != proto.BreakerOpen || h.Cloud.DialFailures != 2 {
 		t.Fatalf("health cloud = %+v, want the breaker open after 2 failures", h.Cloud)
+	}
+	// A good probe does not hide why the connections failed.
+	if err := cl.Check(relayCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if h := ts.Health(); !strings.Contains(h.Cloud.LastDialError, "503") || !slices.ContainsFunc(h.Problems, func(p string) bool { return strings.Contains(p, "breaker is open: ") && strings.Contains(p, "503") }) {
+		t.Errorf("health after a good probe: cloud %+v, problems %q; want the 503 kept", h.Cloud, h.Problems)
 	}
 	gw.SetFaults(cloudtest.Faults{})
 	clock.Advance(time.Minute)
