@@ -150,6 +150,18 @@ func (s *Store) Close() error {
 // Path returns the file the store was opened on.
 func (s *Store) Path() string { return s.path }
 
+// Check reports whether the store takes writes: it commits an empty write
+// transaction, which bbolt writes (free list and meta page) and syncs like
+// any other. A full or failing disk, a file opened read-only or a closed
+// store is an error. It waits for a write in progress, so the service's
+// watchdog notices a store that hangs.
+func (s *Store) Check() error {
+	if err := s.db.Update(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("check store %q: %w", s.path, err)
+	}
+	return nil
+}
+
 // UpdateDevice reads the device id (a zero Device with only ID set if it
 // is new), lets fn change it and writes it back, all in one transaction.
 // If fn returns an error nothing is written and that error is returned as

@@ -840,3 +840,28 @@ func BenchmarkPutTurn(b *testing.B) {
 		}
 	}
 }
+
+func TestCheck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "edge.db")
+	s, err := storage.Open(path, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatalf("Check on an open store: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("Check on a closed store: %v, want an error naming the file", err)
+	}
+	ro, err := storage.Open(path, storage.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := ro.Check(); err == nil {
+		t.Error("Check on a read-only store succeeded")
+	}
+}
