@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/stikadoo/stikadoo-edge/edge"
+	"github.com/stikadoo/stikadoo-edge/systemd"
 )
 
 // version is set at build time: -ldflags "-X main.version=...".
@@ -236,16 +237,22 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-		if len(groups) == 0 && a.Key == slog.TimeKey && os.Getenv("JOURNAL_STREAM") != "" {
-			return slog.Attr{}
+	newHandler := func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, opts) }
+	if format != "json" {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey && os.Getenv("JOURNAL_STREAM") != "" {
+				return slog.Attr{}
+			}
+			return a
 		}
-		return a
+		newHandler = func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, opts) }
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	// Into the journal, each line carries its priority ("<4>" for a
+	// warning), so journalctl -p filters by level.
+	if f, ok := w.(*os.File); ok && systemd.IsJournal(f, os.Getenv) {
+		return slog.New(systemd.NewJournalHandler(w, newHandler)), nil
+	}
+	return slog.New(newHandler(w)), nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -59,16 +59,27 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return run(ctx, cfg, log)
+	svc, err := serviceFromEnv(os.Getenv, os.Getpid())
+	if err != nil {
+		return err
+	}
+	return runService(ctx, cfg, log, svc)
 }
 
 // run serves devices until ctx is done, then stops every session, closes
 // the store and returns nil.
 func run(ctx context.Context, cfg daemonConfig, log *slog.Logger) error {
+	return runService(ctx, cfg, log, service{})
+}
+
+// runService is run under a service manager: it tells svc when the daemon
+// is ready, healthy and stopping.
+func runService(ctx context.Context, cfg daemonConfig, log *slog.Logger, svc service) error {
 	d, err := openDaemon(cfg, log)
 	if err != nil {
 		return err
 	}
+	d.svc = svc
 	ln, err := d.listen()
 	if err != nil {
 		d.close()
@@ -97,6 +108,8 @@ type daemon struct {
 	// none).
 	serverID string
 	panel    *panel.Panel
+	// svc is systemd's notification socket and watchdog, if any.
+	svc service
 }
 
 // openDaemon prepares the state directory, opens the store (failing at
@@ -262,6 +275,9 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
 			return d.panel.Run(gctx)
 		})
 	}
+	g.Go(func() error { // ends when gctx is done
+		return d.superviseService(gctx, d.svc, ln.Addr(), strings.Join(urls, " "))
+	})
 	err := g.Wait()
 	if err == nil {
 		d.log.Info("stopped")
