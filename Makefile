@@ -160,10 +160,13 @@ clean: ## remove ./build (leaves ./var, the local record, and .cache, the built 
 HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
 TRIPLE_arm64 := aarch64-linux-gnu
 TRIPLE_armhf := arm-linux-gnueabihf
+TRIPLE_amd64 := x86_64-linux-gnu
 GOARCH_arm64 := GOARCH=arm64
 GOARCH_armhf := GOARCH=arm GOARM=7
+GOARCH_amd64 := GOARCH=amd64
 QEMU_arm64 := qemu-aarch64
 QEMU_armhf := qemu-arm
+QEMU_amd64 := qemu-x86_64
 # The go environment for TARGET ($(1)): its architecture, compilers,
 # libopus and whisper.cpp.
 cross_env = GOOS=linux $(GOARCH_$(1)) \
@@ -180,12 +183,12 @@ cross_exec = $(if $(filter $(1),$(HOST_ARCH)),,$(QEMU_$(1)) -L /)
 
 build-arm64: ## build ./build/stikadoo-edge-linux-arm64 for 64-bit Raspberry Pi OS
 build-armhf: ## build ./build/stikadoo-edge-linux-armhf for 32-bit Raspberry Pi OS
-setup-arm64 setup-armhf: setup-%: setup
+setup-amd64 setup-arm64 setup-armhf: setup-%: setup
 	@scripts/setup.sh $*
 
 # A prerequisite, not a line of the recipe below: make expands a recipe
 # (here, the library folder's name) before running its first line.
-whisper-arm64 whisper-armhf: whisper-%: setup-%
+whisper-amd64 whisper-arm64 whisper-armhf: whisper-%: setup-%
 	@scripts/whisper.sh build $*
 
 build-arm64 build-armhf: build-%: whisper-%
@@ -196,3 +199,73 @@ test-cross: test-cross-arm64 test-cross-armhf ## cross-build for the Pi, then ru
 test-cross-arm64 test-cross-armhf: test-cross-%: build-%
 	$(call cross_exec,$*) $(BUILD)/stikadoo-edge-linux-$* version
 	env $(call cross_env,$*) $(GO) test -count=1 $(if $(call cross_exec,$*),-exec '$(call cross_exec,$*)') ./stt/whispercpp/
+
+# --- The service: source install and Debian packages --------------------
+#
+# `make install` puts the binary in PREFIX/bin, the unit in UNITDIR (with
+# ExecStart pointing at that binary) and, when there is none yet, the
+# documented default configuration in /etc/stikadoo-edge; DESTDIR stages
+# it all under another root. `make deb` builds the packages for
+# DEB_ARCHES into build/deb with nfpm: the binaries are built with
+# -trimpath and no build ID, and every file in a package gets the last
+# commit's time (SOURCE_DATE_EPOCH), so a commit always gives the same
+# packages. `make test-deb` inspects them and installs the one of this
+# machine into a throwaway root.
+PREFIX ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= /etc/systemd/system
+SYSCONFDIR ?= /etc
+DEB_ARCHES ?= amd64 arm64 armhf
+DEB_DIR := $(BUILD)/deb
+# Pinned: nfpm 2.48.0, built once into build/tools.
+NFPM_VERSION := v2.48.0
+NFPM := $(BUILD)/tools/nfpm-$(NFPM_VERSION)
+export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# Debian version: the tag vX.Y.Z as X.Y.Z, or 0.0.0~gitDATE.HASH before the
+# first tag ("~" sorts before any release).
+DEB_VERSION := $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) && echo "$${v\#v}" | tr - + || \
+	echo "0.0.0~git$$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || echo 0).$$(git rev-parse --short=8 HEAD 2>/dev/null || echo unknown)")
+DEB_LDFLAGS := -s -w -buildid= $(LDFLAGS)
+
+.PHONY: install uninstall deb test-deb $(addprefix deb-,$(DEB_ARCHES))
+
+install: build ## install binary, unit and default configuration (PREFIX=/usr/local, DESTDIR=)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/stikadoo-edge
+	@mkdir -p $(DESTDIR)$(UNITDIR)
+	sed 's|^ExecStart=/usr/bin/stikadoo-edge|ExecStart=$(PREFIX)/bin/stikadoo-edge|' systemd/stikadoo-edge.service > $(DESTDIR)$(UNITDIR)/stikadoo-edge.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/stikadoo-edge.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/stikadoo-edge/stikadoo-edge.toml ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/stikadoo-edge/stikadoo-edge.toml"; \
+	else \
+		install -D -m 0644 cmd/stikadoo-edge/stikadoo-edge.toml $(DESTDIR)$(SYSCONFDIR)/stikadoo-edge/stikadoo-edge.toml; \
+	fi
+	@# The unit joins the gpio group (GPIO light and button); it must exist.
+	@if [ -z "$(DESTDIR)" ] && ! getent group gpio >/dev/null; then groupadd --system gpio; fi
+	@echo
+	@echo "installed; now run: systemctl daemon-reload && systemctl enable --now stikadoo-edge"
+
+uninstall: ## remove what make install installed (keeps the configuration and /var/lib/stikadoo-edge)
+	-@[ -n "$(DESTDIR)" ] || systemctl disable --now stikadoo-edge.service 2>/dev/null || true
+	rm -f $(DESTDIR)$(PREFIX)/bin/stikadoo-edge $(DESTDIR)$(UNITDIR)/stikadoo-edge.service
+	@echo "removed; run: systemctl daemon-reload"
+	@echo "kept: $(SYSCONFDIR)/stikadoo-edge (configuration) and /var/lib/stikadoo-edge (the record); delete them by hand to forget everything"
+
+$(NFPM):
+	@mkdir -p $(dir $@)
+	GOBIN=$(abspath $(BUILD)/tools) GOFLAGS= CGO_ENABLED=0 $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	mv $(BUILD)/tools/nfpm $@
+
+deb: $(addprefix deb-,$(DEB_ARCHES)) ## build the Debian packages for DEB_ARCHES (amd64 arm64 armhf) into build/deb
+	@ls -l $(DEB_DIR)/*.deb
+
+$(addprefix deb-,$(DEB_ARCHES)): deb-%: whisper-% $(NFPM)
+	@mkdir -p $(DEB_DIR)/$*
+	env $(call cross_env,$*) $(GO) build -tags=nolibopusfile,whispercpp -trimpath -buildvcs=false -ldflags '$(DEB_LDFLAGS)' -o $(DEB_DIR)/$*/stikadoo-edge ./cmd/stikadoo-edge
+	touch -d @$(SOURCE_DATE_EPOCH) $(DEB_DIR)/$*/stikadoo-edge
+	rm -f $(DEB_DIR)/stikadoo-edge_*_$*.deb
+	DEB_ARCH=$* DEB_VERSION='$(DEB_VERSION)' DEB_BIN=$(DEB_DIR)/$*/stikadoo-edge \
+		DEB_LIBC=$$(readelf --version-info $(DEB_DIR)/$*/stikadoo-edge | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n 1) \
+		$(NFPM) package --config systemd/nfpm.yaml --packager deb --target $(DEB_DIR)/
+
+test-deb: deb ## build the packages, inspect each and install this machine's into a throwaway root
+	STIKADOO_DEB_DIR=$(abspath $(DEB_DIR)) STIKADOO_DEB_ARCHES='$(DEB_ARCHES)' $(GO) test -count=1 -run '^TestDeb' -v ./systemd/
