@@ -74,7 +74,7 @@ help: ## list the targets
 	@echo
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z0-9-]*:.*## / { printf "  %-11s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
-	@echo "variables: FUZZTIME=$(FUZZTIME) BENCHTIME=$(BENCHTIME) WHISPER=$(WHISPER) WHISPER_SRC=$(WHISPER_SRC)"
+	@echo "variables: FUZZTIME=$(FUZZTIME) BENCHTIME=$(BENCHTIME) WHISPER=$(WHISPER) WHISPER_SRC=$(WHISPER_SRC) DEB=$(DEB) DEB_ARCHES=$(DEB_ARCHES) PREFIX=$(PREFIX)"
 
 setup: $(BUILD)/.setup ## check Go, install missing Debian packages (once)
 
@@ -110,9 +110,10 @@ models: build ## fetch MODEL and the Silero voice activity model into ./var/mode
 vet: $(GO_SETUP) ## go vet
 	$(GO) vet ./...
 
-test: vet ## vet, run every test (with -race where supported), then short fuzz runs
+test: vet ## vet, run every test (with -race where supported), short fuzz runs, then the packages (DEB=1)
 	$(GO) test -count=1 $(RACE) ./...
 	@$(MAKE) fuzz
+	$(if $(filter 1,$(DEB)),@$(MAKE) test-deb)
 
 fuzz: $(GO_SETUP) ## run every Fuzz target in the module for FUZZTIME each
 	@pkgs=$$(grep -rl --include='*_test.go' -E '^func Fuzz[A-Z0-9_]' . | xargs -r -n1 dirname | sort -u); \
@@ -216,6 +217,9 @@ DESTDIR ?=
 UNITDIR ?= /etc/systemd/system
 SYSCONFDIR ?= /etc
 DEB_ARCHES ?= amd64 arm64 armhf
+# `make test` builds and checks the packages too, unless DEB=0 (the
+# default with WHISPER=0: packages always carry whisper.cpp).
+DEB ?= $(WHISPER)
 DEB_DIR := $(BUILD)/deb
 # Pinned: nfpm 2.48.0, built once into build/tools.
 NFPM_VERSION := v2.48.0

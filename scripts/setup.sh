@@ -4,7 +4,7 @@
 # tools the build needs. Safe to run again; silent when everything is in
 # place.
 #
-# usage: scripts/setup.sh [arm64|armhf]...
+# usage: scripts/setup.sh [amd64|arm64|armhf]...
 #
 # With no argument it prepares the native build. Each argument also
 # prepares cross-compiling for that Raspberry Pi system (make build-arm64,
@@ -25,6 +25,10 @@ cd "$(dirname "$0")/.."
 # cgo needs a C compiler and the C library headers, and whisper.cpp
 # (scripts/whisper.sh) builds with cmake and a C++ compiler.
 packages=(libopus-dev pkg-config gcc libc6-dev g++ cmake)
+# The service's tests run systemd-analyze verify on the unit (systemd),
+# and make deb's tests read and install the packages with dpkg and
+# readelf (binutils).
+packages+=(systemd binutils)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }
@@ -46,7 +50,11 @@ for target in "$@"; do
 		packages+=(gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libopus-dev:armhf libstdc++6:armhf qemu-user)
 		foreign+=(armhf)
 		;;
-	*) fail "unknown target '$target' (known: arm64, armhf)" ;;
+	amd64)
+		packages+=(gcc-x86-64-linux-gnu g++-x86-64-linux-gnu libopus-dev:amd64 libstdc++6:amd64 qemu-user)
+		foreign+=(amd64)
+		;;
+	*) fail "unknown target '$target' (known: amd64, arm64, armhf)" ;;
 	esac
 done
 
