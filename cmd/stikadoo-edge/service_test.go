@@ -166,19 +166,34 @@ func TestServiceNotifications(t *testing.T) {
 	if err := syscall.Fstat(int(stderr.Fd()), &st); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, "")
-	args, _ := json.Marshal([]string{"serve", "--config", cfg, "--listen", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state")})
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServiceDaemonProcess$", "-test.v")
-	cmd.Stdout = io.Discard
-	cmd.Stderr = stderr
+	// The daemon's environment: this one's, less what would change it.
+	var environ []string
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "STIKADOO_") && k != envStateDirectory &&
 			k != systemd.EnvNotifySocket && !strings.HasPrefix(k, "WATCHDOG_") && k != systemd.EnvJournalStream {
-			cmd.Env = append(cmd.Env, kv)
+			environ = append(environ, kv)
 		}
 	}
+	daemon := func(args ...string) *exec.Cmd {
+		b, _ := json.Marshal(args)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestServiceDaemonProcess$")
+		cmd.Env = append(append([]string{}, environ...), envDaemonArgs+"="+string(b))
+		return cmd
+	}
+	args := []string{"serve", "--config", writeConfig(t, ""), "--listen", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state")}
+	// Tests send no multicast: turn mDNS advertising off where the
+	// command has it.
+	help, err := daemon("serve", "-h").Output()
+	if !strings.Contains(string(help), "-listen") {
+		t.Fatalf("serve -h: %v, no usage in %q", err, help)
+	}
+	if strings.Contains(string(help), "-no-mdns") {
+		args = append(args, "--no-mdns")
+	}
+	cmd := daemon(args...)
+	cmd.Stdout = io.Discard
+	cmd.Stderr = stderr
 	cmd.Env = append(cmd.Env,
-		envDaemonArgs+"="+string(args),
 		systemd.EnvNotifySocket+"="+sock,
 		systemd.EnvWatchdogUSec+"=400000", // fed every 200 ms
 		fmt.Sprintf("%s=%d:%d", systemd.EnvJournalStream, st.Dev, st.Ino),
