@@ -111,13 +111,15 @@ cmake_flags=(
 	-DWHISPER_BUILD_TESTS=OFF
 	-DWHISPER_BUILD_SERVER=OFF
 )
+# The cache's path stays out of the libraries (__FILE__ in ggml's
+# assertions): the same sources give the same bytes wherever the checkout
+# is, so the binaries and packages built from them are reproducible.
+cflags="-ffile-prefix-map=$cache=whisper"
 # 32-bit Raspberry Pi OS: NEON with VFPv4 (Pi 2 v1.1 and later), hard float.
 if [[ "$target" == armhf ]]; then
-	cmake_flags+=(
-		"-DCMAKE_C_FLAGS=-mfpu=neon-vfpv4 -mfloat-abi=hard"
-		"-DCMAKE_CXX_FLAGS=-mfpu=neon-vfpv4 -mfloat-abi=hard"
-	)
+	cflags+=" -mfpu=neon-vfpv4 -mfloat-abi=hard"
 fi
+cmake_flags+=("-DCMAKE_C_FLAGS=$cflags" "-DCMAKE_CXX_FLAGS=$cflags")
 if [[ "$target" != "$host" ]]; then
 	case "$target" in
 	amd64) triple=x86_64-linux-gnu processor=x86_64 ;;
