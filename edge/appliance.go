@@ -218,7 +218,7 @@ func (s *Server) ReprintLast(ctx context.Context) (Reprint, error) {
 func (s *Server) liveSession(made *session, device string) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.sessions[made]; ok && made.helloDone.Load() && made.ctx.Err() == nil {
+	if _, ok := s.sessions[made]; ok && made.helloQueued.Load() && made.ctx.Err() == nil {
 		return made
 	}
 	if device == "" {
@@ -226,7 +226,7 @@ func (s *Server) liveSession(made *session, device string) *session {
 	}
 	var best *session
 	for ss := range s.sessions {
-		if ss.creds.DeviceID == device && ss.helloDone.Load() && ss.ctx.Err() == nil {
+		if ss.creds.DeviceID == device && ss.helloQueued.Load() && ss.ctx.Err() == nil {
 			if best == nil || ss.rec.Start.After(best.rec.Start) {
 				best = ss
 			}

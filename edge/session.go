@@ -59,6 +59,9 @@ type session struct {
 	helloRaw []byte
 
 	helloDone atomic.Bool // for the writer: keep-alives start after hello
+	// helloQueued is true from the moment the server's hello is queued:
+	// the device may act on it before helloDone is set.
+	helloQueued atomic.Bool
 
 	// Reader-goroutine state.
 	hello      bool
@@ -355,6 +358,7 @@ func (ss *session) onHello(m proto.Message) error {
 	ss.rec.DeviceID = ss.deviceID
 	ss.mu.Unlock()
 	_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.ReadTimeout))
+	ss.helloQueued.Store(true)
 	ss.send(proto.NewServerHello(ss.id))
 	ss.helloDone.Store(true)
 	ss.log.Info("hello", "dialect", ss.dialect)
