@@ -110,10 +110,10 @@ models: build ## fetch MODEL and the Silero voice activity model into ./var/mode
 vet: $(GO_SETUP) ## go vet
 	$(GO) vet ./...
 
-test: vet ## vet, run every test (with -race where supported), short fuzz runs, then the packages (DEB=1)
+test: vet ## vet, run every test (with -race where supported), short fuzz runs, then the packages and the Pi builds under qemu (DEB=1)
 	$(GO) test -count=1 $(RACE) ./...
 	@$(MAKE) fuzz
-	$(if $(filter 1,$(DEB)),@$(MAKE) test-deb)
+	$(if $(filter 1,$(DEB)),@$(MAKE) test-deb test-pi)
 
 fuzz: $(GO_SETUP) ## run every Fuzz target in the module for FUZZTIME each
 	@pkgs=$$(grep -rl --include='*_test.go' -E '^func Fuzz[A-Z0-9_]' . | xargs -r -n1 dirname | sort -u); \
@@ -273,3 +273,18 @@ $(addprefix deb-,$(DEB_ARCHES)): deb-%: whisper-% $(NFPM)
 
 test-deb: deb ## build the packages, inspect each and install this machine's into a throwaway root
 	STIKADOO_DEB_DIR=$(abspath $(DEB_DIR)) STIKADOO_DEB_ARCHES='$(DEB_ARCHES)' $(GO) test -count=1 -run '^TestDeb' -v ./systemd/
+
+# The Pi packages' binaries start under qemu-user, and whisper.cpp's
+# engine, VAD and queue tests pass on the Pi's architectures. The long
+# synthetic transcriptions (minutes under emulation) are left to
+# `make test-cross`, which runs them all.
+PI_ARCHES := $(filter-out $(HOST_ARCH),$(filter arm64 armhf,$(DEB_ARCHES)))
+QUICK_CROSS := ^(TestModelLoads|TestTranscribeWithVAD|TestTranscribeShortAudio|TestTranscribeCancelled|TestClose|TestVAD.*|TestVersion|TestQueue.*|TestConfig.*)$$
+
+.PHONY: test-pi $(addprefix test-pi-,$(PI_ARCHES))
+
+test-pi: $(addprefix test-pi-,$(PI_ARCHES)) ## run the Pi packages' binaries and whisper.cpp's quick tests under qemu-user
+
+$(addprefix test-pi-,$(PI_ARCHES)): test-pi-%: deb-%
+	$(call cross_exec,$*) $(DEB_DIR)/$*/stikadoo-edge version
+	env $(call cross_env,$*) $(GO) test -count=1 -run '$(QUICK_CROSS)' $(if $(call cross_exec,$*),-exec '$(call cross_exec,$*)') ./stt/whispercpp/
