@@ -157,6 +157,32 @@ func (s *Server) rememberCloudSticker(ss *session, device, url string) {
 	s.lastMu.Unlock()
 }
 
+// recentForReprint is how many recent sessions the record is searched for
+// the last sticker delivered.
+const recentForReprint = 20
+
+// lastRecordedSticker finds the sticker of the most recent turn in the
+// record that delivered one, or returns a zero lastSticker.
+func (s *Server) lastRecordedSticker() lastSticker {
+	sessions, err := s.deps.Store.Sessions(recentForReprint, time.Time{})
+	if err != nil {
+		s.log.Warn("reprint: read the record", "err", err)
+		return lastSticker{}
+	}
+	for _, sess := range sessions { // newest first
+		_, turns, err := s.deps.Store.Session(sess.ID)
+		if err != nil {
+			continue
+		}
+		for i := len(turns) - 1; i >= 0; i-- {
+			if t := turns[i]; t.Outcome == proto.OutcomeOK && t.ImageID != "" {
+				return lastSticker{device: t.DeviceID, imageID: t.ImageID, at: t.End}
+			}
+		}
+	}
+	return lastSticker{}
+}
+
 // Reprint says what was reprinted: a sticker of the record (ImageID) or
 // one the cloud drew (URL).
 type Reprint struct {
@@ -168,14 +194,20 @@ type Reprint struct {
 
 // ReprintLast prints the most recently made sticker again on the device
 // that asked for it, if that device is still connected (or connected
-// again). It returns an error wrapping ErrNothingToReprint when no sticker
-// was made since the server started (or it was deleted from the record),
+// again); after a restart, the last one the record holds. It returns an
+// error wrapping ErrNothingToReprint when there is none (or it was deleted
+// from the record),
 // ErrDeviceOffline when the device is not connected, and the device's
 // error when it does not print.
 func (s *Server) ReprintLast(ctx context.Context) (Reprint, error) {
 	s.lastMu.Lock()
 	last := s.last
 	s.lastMu.Unlock()
+	if last.imageID == "" && last.url == "" {
+		// Nothing made since the server started (a power cut, say): the
+		// record knows the last sticker delivered.
+		last = s.lastRecordedSticker()
+	}
 	if last.imageID == "" && last.url == "" {
 		return Reprint{}, fmt.Errorf("reprint: %w", ErrNothingToReprint)
 	}

@@ -149,6 +149,21 @@ func TestReprintLast(t *testing.T) {
 	if p := previews(again); len(p) != 1 || !strings.Contains(p[0], r.ImageID) {
 		t.Errorf("reconnected device was asked to print %v", p)
 	}
+
+	// After a power cut: a new server on the same record still knows the
+	// last sticker, and prints it on the printer when it is back.
+	ts2 := startServer(t, edge.Config{}, edge.Deps{Store: ts.Store, Transcriber: &edgetest.Transcriber{}, Images: &edgetest.ImageGenerator{}})
+	back := connect(t, ts2, &edgetest.Device{ID: "aa:bb:cc:00:00:01"})
+	r2, err := ts2.ReprintLast(ctx)
+	if err != nil {
+		t.Fatalf("reprint after a restart: %v", err)
+	}
+	if r2.ImageID != r.ImageID || r2.Device != r.Device {
+		t.Errorf("after a restart reprinted %+v, want %+v", r2, r)
+	}
+	if p := previews(back); len(p) != 1 || !strings.Contains(p[0], r.ImageID) {
+		t.Errorf("after a restart the printer was asked to print %v", p)
+	}
 }
 
 func TestEnrollmentWindow(t *testing.T) {

@@ -163,7 +163,7 @@ func (g *gatewayActions) Reprint(ctx context.Context) error {
 	}
 	r, err := g.srv.ReprintLast(ctx)
 	if err == nil {
-		g.log.Info("button: sticker reprinted", "device", r.Device, "image", r.ImageID, "made", r.Made.Format(time.TimeOnly))
+		g.log.Info("button: sticker reprinted", "device", r.Device, "image", r.ImageID, "cloud_url", r.URL, "made", r.Made.Format(time.TimeOnly))
 	}
 	return err
 }
