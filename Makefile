@@ -216,7 +216,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 UNITDIR ?= /etc/systemd/system
 SYSCONFDIR ?= /etc
-DEB_ARCHES ?= amd64 arm64 armhf
+# On a PC all three; on a Pi only its own (cross toolchains for the
+# others would be hundreds of megabytes on its SD card).
+DEB_ARCHES ?= $(if $(filter amd64,$(HOST_ARCH)),amd64 arm64 armhf,$(HOST_ARCH))
 # `make test` builds and checks the packages too, unless DEB=0 (the
 # default with WHISPER=0: packages always carry whisper.cpp).
 DEB ?= $(WHISPER)

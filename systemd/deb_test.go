@@ -171,7 +171,7 @@ func TestDebPackages(t *testing.T) {
 			if got := strings.TrimSpace(run(t, "dpkg-deb", "--info", deb, "conffiles")); got != configPath {
 				t.Errorf("conffiles %q, want %q", got, configPath)
 			}
-			for _, s := range []string{"postinst", "prerm", "postrm"} {
+			for _, s := range []string{"preinst", "postinst", "prerm", "postrm"} {
 				if out := run(t, "dpkg-deb", "--info", deb, s); !strings.HasPrefix(out, "#!/bin/sh") {
 					t.Errorf("%s missing or not a shell script: %.40q", s, out)
 				}
@@ -363,6 +363,17 @@ func TestDebInstall(t *testing.T) {
 	if !exists(filepath.Join(private, "stikadoo-edge.db")) {
 		t.Error("remove deleted the record; only purge may")
 	}
+
+	// Installed again after a remove (dpkg passes the removed version, as
+	// for an upgrade): the service is enabled again.
+	dpkg(t, root, "--install", deb)
+	if target, err := os.Readlink(wants); err != nil || target != unitPath {
+		t.Errorf("reinstalled after remove, the service is not enabled: %q (%v)", target, err)
+	}
+	if exists(filepath.Join(root, "etc/stikadoo-edge/.removed")) {
+		t.Error("the remove mark outlived the reinstall")
+	}
+	dpkg(t, root, "--remove", pkgName)
 
 	dpkg(t, root, "--purge", pkgName)
 	for _, p := range []string{configPath, "/etc/stikadoo-edge", "/var/lib/stikadoo-edge", "/var/lib/private/stikadoo-edge"} {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -110,6 +111,9 @@ type daemon struct {
 	panel    *panel.Panel
 	// svc is systemd's notification socket and watchdog, if any.
 	svc service
+	// storeChecked is when the watchdog's health check last wrote to the
+	// record (read and set by the watchdog's goroutine only).
+	storeChecked time.Time
 }
 
 // openDaemon prepares the state directory, opens the store (failing at
