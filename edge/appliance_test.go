@@ -252,13 +252,12 @@ func TestEnrollmentWindow(t *testing.T) {
 		if boot(ts, id) == "" {
 			t.Fatal("a new device got no token during the window")
 		}
-		// The window closed: a new server on the same record (whose
-		// Store field is a fresh one of its own).
+		// The window closed: a new server on the same record.
 		ts2 := startServer(t, cfg, edge.Deps{Store: ts.Store})
 		if bootAs(ts2, id, "another-client") != "" {
 			t.Fatal("a device claiming an enrolled MAC with another Client-Id got a token outside a window")
 		}
-		if d, _ := ts.Store.Device(id); d.ClientID != "client-of-"+id {
+		if d, _ := ts2.Store.Device(id); d.ClientID != "client-of-"+id {
 			t.Errorf("the impostor's Client-Id %q replaced the printer's", d.ClientID)
 		}
 		if boot(ts2, id) == "" {

@@ -60,10 +60,7 @@ func TestCloudFirstEventTimeout(t *testing.T) {
 	ts := startServer(t, edge.Config{Cloud: edge.CloudConfig{TurnTimeout: 10 * time.Minute, FirstEventTimeout: 300 * time.Millisecond}},
 		edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
 	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
-	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := relayTurn(t, dev)
 	if len(res.Alerts) != 1 || res.Alerts[0].Status != "The cloud is slow" {
 		t.Errorf("alerts %+v", res.Alerts)
 	}
@@ -126,10 +123,7 @@ func TestCloudFallbackNotes(t *testing.T) {
 		ts := startServer(t, edge.Config{Cloud: edge.CloudConfig{Policy: proto.CloudFirst}},
 			edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}}) // no speech model
 		dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectOpusV1})
-		res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := relayTurn(t, dev)
 		if len(res.Alerts) != 1 || res.Alerts[0].Status != "Can't listen yet" {
 			t.Errorf("alerts %+v, want the local one", res.Alerts)
 		}

@@ -63,6 +63,17 @@ func startCloud(t *testing.T, gw *cloudtest.Gateway, cfg cloud.Config) (*cloudte
 	return gw, c
 }
 
+// relayTurn runs a turn of a second of speech on dev and fails the test
+// if the protocol broke (an alert is a result, not an error).
+func relayTurn(t *testing.T, dev *edgetest.Device) *edgetest.TurnResult {
+	t.Helper()
+	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func relayCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -168,10 +179,7 @@ func TestCloudDrawsWhenImageModelIsDown(t *testing.T) {
 	images := &edgetest.ImageGenerator{Fallback: "image backend down: connection refused"}
 	ts := startServer(t, edge.Config{}, edge.Deps{Transcriber: &edgetest.Transcriber{}, Images: images, Cloud: cloudAdapter{cl}})
 	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
-	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := relayTurn(t, dev)
 	if res.ImageURL != gw.ImageURL() || !res.ImageDelivered {
 		t.Fatalf("image %q delivered %v; want the cloud's", res.ImageURL, res.ImageDelivered)
 	}
@@ -194,10 +202,7 @@ func TestCloudUnreachableLocalAlert(t *testing.T) {
 	ts := startServer(t, edge.Config{}, edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
 	for _, dialect := range []string{proto.DialectStikadoo, proto.DialectOpusV1} {
 		dev := connect(t, ts, &edgetest.Device{Dialect: dialect})
-		res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := relayTurn(t, dev)
 		if len(res.Alerts) != 1 || res.Alerts[0].Status != "Can't listen yet" {
 			t.Fatalf("%s: alerts %+v, want the local speech alert", dialect, res.Alerts)
 		}
@@ -226,10 +231,7 @@ func TestCloudFlappingBreaker(t *testing.T) {
 	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
 	turn := func() *edgetest.TurnResult {
 		t.Helper()
-		res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := relayTurn(t, dev)
 		return res
 	}
 	for i := 1; i <= 3; i++ {
@@ -277,10 +279,7 @@ func TestCloudPolicyLocalNeverDials(t *testing.T) {
 	ts := startServer(t, edge.Config{Cloud: edge.CloudConfig{Policy: proto.CloudLocal}},
 		edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
 	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectOpusV1})
-	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := relayTurn(t, dev)
 	if len(res.Alerts) != 1 || res.Alerts[0].Status != "Can't listen yet" {
 		t.Fatalf("alerts %+v, want the local one", res.Alerts)
 	}
@@ -303,15 +302,12 @@ func TestCloudDropsMidTurn(t *testing.T) {
 	for _, dialect := range []string{proto.DialectStikadoo, proto.DialectOpusV2} {
 		gw.SetFaults(cloudtest.Faults{DropAfterSTT: true})
 		dev := connect(t, ts, &edgetest.Device{Dialect: dialect})
-		res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := relayTurn(t, dev)
 		if len(res.Alerts) != 1 || res.Alerts[0].Status != "Lost the cloud" {
 			t.Fatalf("%s: alerts %+v, want the dropped-cloud alert", dialect, res.Alerts)
 		}
 		gw.SetFaults(cloudtest.Faults{})
-		res, err = dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
+		res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
 		if err != nil {
 			t.Fatalf("%s: the session did not survive the drop: %v", dialect, err)
 		}
@@ -338,10 +334,7 @@ func TestCloudAlertPassedThrough(t *testing.T) {
 	gw.SetFaults(cloudtest.Faults{AlertMessage: "The cloud can't draw right now."})
 	ts := startServer(t, edge.Config{}, edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
 	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
-	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := relayTurn(t, dev)
 	if len(res.Alerts) != 1 || res.Alerts[0].Message != "The cloud can't draw right now." {
 		t.Fatalf("alerts %+v, want the cloud's alone", res.Alerts)
 	}
@@ -392,10 +385,7 @@ func TestCloudOnlyUnavailable(t *testing.T) {
 	ts := startServer(t, edge.Config{Cloud: edge.CloudConfig{Policy: proto.CloudOnly}},
 		edge.Deps{Transcriber: stt, Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
 	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
-	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := relayTurn(t, dev)
 	if len(res.Alerts) != 1 || res.Alerts[0].Status != "Can't reach the cloud" || stt.Calls() != 0 {
 		t.Fatalf("alerts %+v, local stt calls %d", res.Alerts, stt.Calls())
 	}
@@ -471,10 +461,7 @@ func TestCloudSlowTurn(t *testing.T) {
 	ts := startServer(t, edge.Config{Cloud: edge.CloudConfig{TurnTimeout: 300 * time.Millisecond}},
 		edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
 	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
-	res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := relayTurn(t, dev)
 	if len(res.Alerts) != 1 || res.Alerts[0].Status != "The cloud is slow" {
 		t.Fatalf("alerts %+v", res.Alerts)
 	}
@@ -692,10 +679,7 @@ func TestCloudNoHelloOpensBreaker(t *testing.T) {
 		edge.Deps{Images: &edgetest.ImageGenerator{}, Cloud: cloudAdapter{cl}})
 	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
 	for i := 1; i <= 3; i++ {
-		res, err := dev.RunTurn(relayCtx(t), edgetest.Speech(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := relayTurn(t, dev)
 		if len(res.Alerts) != 1 || res.Alerts[0].Status != "Can't listen yet" {
 			t.Fatalf("turn %d: alerts %+v, want the local one", i, res.Alerts)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/stikadoo/stikadoo-edge/storage"
-	"net"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -474,33 +473,11 @@ func TestShutdownRecordsTurnInFlight(t *testing.T) {
 	}
 	defer st.Close()
 	tr := &stubbornTranscriber{d: 5500 * time.Millisecond, started: make(chan struct{})}
-	srv, err := edge.NewServer(edge.Config{}, edge.Deps{Transcriber: tr, Images: &edgetest.ImageGenerator{}, Store: st, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }() // ends when ctx is cancelled
-	dev := &edgetest.Device{Dialect: proto.DialectStikadoo, OTAURL: "http://" + ln.Addr().String() + "/xiaozhi/ota/"}
-	if _, err := dev.Boot(turnCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if err := dev.Connect(turnCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dev.Hello(turnCtx(t)); err != nil {
-		t.Fatal(err)
-	}
+	ts := startServer(t, edge.Config{}, edge.Deps{Transcriber: tr, Images: &edgetest.ImageGenerator{}, Store: st})
+	dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
 	go dev.RunTurn(turnCtx(t), edgetest.Speech(time.Second)) // ends when the server closes the connection
 	<-tr.started
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	ts.stop() // returns once Serve has; the test's store stays open
 	_, turns, err := st.Session(dev.SessionID())
 	if err != nil || len(turns) != 1 {
 		t.Fatalf("after Serve returned: %d turns, %v; want the turn in flight recorded", len(turns), err)

@@ -29,15 +29,19 @@ type testServer struct {
 func (ts *testServer) OTAURL() string { return ts.URL + "/xiaozhi/ota/" }
 
 // startServer starts a gateway with cfg and deps (Store and Logger filled
-// in when nil) and stops it when the test ends.
+// in when nil) and stops it when the test ends. A store the test gave
+// stays open when the server stops; one startServer opened is closed.
 func startServer(t testing.TB, cfg edge.Config, deps edge.Deps) *testServer {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "edge.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, own := deps.Store.(*storage.Store)
 	if deps.Store == nil {
-		deps.Store = st
+		var err error
+		if st, err = storage.Open(filepath.Join(t.TempDir(), "edge.db"), storage.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		deps.Store, own = st, true
+	} else {
+		own = false
 	}
 	if deps.Logger == nil {
 		deps.Logger = testLogger(t)
@@ -69,7 +73,9 @@ func startServer(t testing.TB, cfg edge.Config, deps edge.Deps) *testServer {
 		case <-time.After(10 * time.Second):
 			t.Errorf("Serve did not return within 10 s of cancel")
 		}
-		st.Close()
+		if own {
+			st.Close()
+		}
 	}
 	t.Cleanup(ts.stop)
 	return ts

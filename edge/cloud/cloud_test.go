@@ -454,6 +454,25 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// helloed dials the cloud, says hello and reads its answer: a connection
+// that has worked.
+func helloed(t *testing.T, c *cloud.Client) *cloud.Conn {
+	t.Helper()
+	conn, err := c.Dial(ctxT(t), cloud.Device{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Send(ctxT(t), []byte(`{"type":"hello","version":1}`)); err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	if _, _, err := conn.Recv(ctxT(t)); err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	return conn
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -523,17 +542,8 @@ func TestDialErrorOutlivesProbe(t *testing.T) {
 	}
 	gw.SetFaults(cloudtest.Faults{})
 	clock.Advance(time.Minute)
-	conn, err := c.Dial(ctxT(t), cloud.Device{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := helloed(t, c)
 	defer conn.Close()
-	if err := conn.Send(ctxT(t), []byte(`{"type":"hello","version":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := conn.Recv(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
 	if st := c.State(); st.LastDialError != "" || st.Breaker != proto.BreakerClosed {
 		t.Errorf("after a working connection: %+v; want the dial error cleared", st)
 	}
@@ -550,17 +560,8 @@ func TestCheckFindsDeadConnection(t *testing.T) {
 	t.Cleanup(fz.Close)
 	clock := cloudtest.NewClock()
 	c := newClient(t, gw, cloud.Config{URL: "wss://" + fz.Addr() + "/prod", Clock: clock, BreakerFailures: 1})
-	conn, err := c.Dial(ctxT(t), cloud.Device{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := helloed(t, c)
 	defer conn.Close()
-	if err := conn.Send(ctxT(t), []byte(`{"type":"hello","version":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := conn.Recv(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
 	// Just heard from: no ping needed.
 	if err := conn.Check(ctxT(t)); err != nil {
 		t.Fatalf("check right after the hello: %v", err)
