@@ -57,8 +57,15 @@ BIN := $(BUILD)/stikadoo-edge
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-# Each fuzz target runs this long in `make fuzz` and `make test`.
-FUZZTIME ?= 5s
+# Each fuzz target runs this many inputs in `make fuzz` and `make test`
+# (1–3 s for the protocol decoders, about 7 s for the renderer). A count, not a
+# duration: Go 1.26's fuzzer can fail a duration run at its deadline with a
+# bare "context deadline exceeded" and no failing input (go.dev/issue/75804).
+# A longer hunt: make fuzz FUZZTIME=2000000x.
+FUZZTIME ?= 50000x
+# Each new input that widens coverage is shrunk for at most this many runs, so
+# shrinking does not stall a short fuzz run for up to a minute.
+FUZZMINIMIZETIME ?= 1000x
 # Passed to -benchtime by `make bench`.
 BENCHTIME ?= 1s
 # The race detector exists on 64-bit ARM and x86, not on 32-bit Raspberry Pi OS.
@@ -74,7 +81,7 @@ help: ## list the targets
 	@echo
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z0-9-]*:.*## / { printf "  %-11s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
-	@echo "variables: FUZZTIME=$(FUZZTIME) BENCHTIME=$(BENCHTIME) WHISPER=$(WHISPER) WHISPER_SRC=$(WHISPER_SRC) DEB=$(DEB) DEB_ARCHES=$(DEB_ARCHES) PREFIX=$(PREFIX)"
+	@echo "variables: FUZZTIME=$(FUZZTIME) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) BENCHTIME=$(BENCHTIME) WHISPER=$(WHISPER) WHISPER_SRC=$(WHISPER_SRC) DEB=$(DEB) DEB_ARCHES=$(DEB_ARCHES) PREFIX=$(PREFIX)"
 
 setup: $(BUILD)/.setup ## check Go, install missing Debian packages (once)
 
@@ -115,12 +122,12 @@ test: vet ## vet, run every test (with -race where supported), short fuzz runs, 
 	@$(MAKE) fuzz
 	$(if $(filter 1,$(DEB)),@$(MAKE) test-deb test-pi)
 
-fuzz: $(GO_SETUP) ## run every Fuzz target in the module for FUZZTIME each
+fuzz: $(GO_SETUP) ## run every Fuzz target in the module for FUZZTIME inputs each
 	@pkgs=$$(grep -rl --include='*_test.go' -E '^func Fuzz[A-Z0-9_]' . | xargs -r -n1 dirname | sort -u); \
 	for dir in $$pkgs; do \
 		for f in $$($(GO) test -list '^Fuzz' "$$dir" | grep '^Fuzz' || true); do \
 			echo "fuzz $$dir $$f ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) "$$dir"; \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) "$$dir"; \
 		done; \
 	done
 
