@@ -325,14 +325,20 @@ func TestSessionEnds(t *testing.T) {
 			t.Errorf("session %+v", s)
 		}
 	})
-	t.Run("abrupt drop", func(t *testing.T) {
-		dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
-		dev.Close()
-		s := waitClosed(t, ts, dev.SessionID())
-		if s.CloseCode != 1006 || !strings.Contains(s.CloseReason, "dropped") {
-			t.Errorf("session %+v, want 1006 (abnormal closure)", s)
-		}
-	})
+	for _, reset := range []bool{false, true} {
+		t.Run(fmt.Sprintf("abrupt drop reset=%v", reset), func(t *testing.T) {
+			dev := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo})
+			if reset {
+				_ = dev.Reset()
+			} else {
+				_ = dev.Close()
+			}
+			s := waitClosed(t, ts, dev.SessionID())
+			if s.CloseCode != 1006 || !strings.Contains(s.CloseReason, "dropped") {
+				t.Errorf("session %+v, want 1006 (abnormal closure)", s)
+			}
+		})
+	}
 	t.Run("reconnect replaces", func(t *testing.T) {
 		old := connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo, ID: "aa:bb:cc:dd:00:77"})
 		connect(t, ts, &edgetest.Device{Dialect: proto.DialectStikadoo, ID: "aa:bb:cc:dd:00:77"})

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -183,6 +184,10 @@ func (ss *session) endFromReadError(err error) {
 		}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.EOF):
 		ss.shutdown(websocket.CloseAbnormalClosure, "connection dropped without a close frame")
+	case errors.Is(err, syscall.ECONNRESET):
+		// A device whose Wi-Fi gives up mid-frame, or that closes with data
+		// still unread, resets instead of closing: still a drop, not a close.
+		ss.shutdown(websocket.CloseAbnormalClosure, "connection dropped without a close frame (reset by the device)")
 	default:
 		ss.shutdown(proto.CloseGoingAway, "connection lost: "+err.Error())
 	}

@@ -1117,7 +1117,14 @@ func (d *Device) Done() <-chan struct{} {
 // Close drops the TCP connection without a close frame, as firmware does,
 // and waits for the reader and any MCP call in progress to end. Frames
 // already received stay available to Next.
-func (d *Device) Close() error {
+func (d *Device) Close() error { return d.drop(false) }
+
+// Reset drops the TCP connection with a reset (RST) instead of a FIN, as
+// the server sees when a device's Wi-Fi stack gives up on a half-sent
+// frame, and otherwise behaves as Close.
+func (d *Device) Reset() error { return d.drop(true) }
+
+func (d *Device) drop(reset bool) error {
 	d.mu.Lock()
 	conn, done, stop := d.conn, d.done, d.stopCalls
 	d.dropping = true
@@ -1126,6 +1133,9 @@ func (d *Device) Close() error {
 		return nil
 	}
 	stop()
+	if tc, ok := conn.NetConn().(*net.TCPConn); ok && reset {
+		_ = tc.SetLinger(0) // Close then sends RST
+	}
 	err := conn.NetConn().Close()
 	<-done
 	d.calls.Wait()
