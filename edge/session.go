@@ -182,15 +182,20 @@ func (ss *session) endFromReadError(err error) {
 		} else {
 			ss.shutdown(proto.CloseGoingAway, "device silent for "+ss.srv.cfg.ReadTimeout.String())
 		}
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.EOF):
+	case connDropped(err):
 		ss.shutdown(websocket.CloseAbnormalClosure, "connection dropped without a close frame")
-	case errors.Is(err, syscall.ECONNRESET):
-		// A device whose Wi-Fi gives up mid-frame, or that closes with data
-		// still unread, resets instead of closing: still a drop, not a close.
-		ss.shutdown(websocket.CloseAbnormalClosure, "connection dropped without a close frame (reset by the device)")
 	default:
 		ss.shutdown(proto.CloseGoingAway, "connection lost: "+err.Error())
 	}
+}
+
+// connDropped reports whether err means the device went away without a
+// close frame: end of stream, or a reset (a device whose Wi-Fi gives up
+// mid-frame, or that closes with data still unread, resets instead of
+// closing), seen by a read or a write.
+func connDropped(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // readLoop reads frames until the connection fails or the session ends.
@@ -446,7 +451,11 @@ func (ss *session) writer() {
 	write := func(kind int, data []byte) bool {
 		_ = ss.conn.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
 		if err := ss.conn.WriteMessage(kind, data); err != nil {
-			ss.shutdown(proto.CloseGoingAway, "write failed: "+err.Error())
+			if connDropped(err) {
+				ss.shutdown(websocket.CloseAbnormalClosure, "connection dropped without a close frame")
+			} else {
+				ss.shutdown(proto.CloseGoingAway, "write failed: "+err.Error())
+			}
 			return false
 		}
 		lastData = time.Now()
