@@ -151,10 +151,23 @@ func TestDashScopePollFailure(t *testing.T) {
 }
 
 // TestDashScopePollTimeout polls for real until the overall timeout.
+// TestDashScopePollTimeout checks that a task that never ends is given up
+// at the overall timeout, while waiting between polls, with the last
+// status it had. The waits are scripted: the first three return at once,
+// the fourth lasts until the deadline, so no poll races the clock.
 func TestDashScopePollTimeout(t *testing.T) {
 	fake := &imagegentest.DashScope{APIKey: testKey, PollsBeforeDone: 1 << 30}
+	const timeout = time.Second // room for four loopback requests on a loaded machine
+	var waits []time.Duration
+	sleep := func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		if len(waits) > 3 {
+			<-ctx.Done()
+		}
+		return ctx.Err()
+	}
 	b, err := bkNew(BackendConfig{Kind: "dashscope", BaseURL: fake.Start(t), APIKey: testKey,
-		PollInterval: 20 * time.Millisecond, Timeout: 200 * time.Millisecond}, bkHooks{sleep: bkSleep, jitter: func() float64 { return 0.5 }})
+		PollInterval: 20 * time.Millisecond, Timeout: timeout}, bkHooks{sleep: sleep, jitter: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,13 +177,16 @@ func TestDashScopePollTimeout(t *testing.T) {
 	if !errors.Is(err, proto.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrBackend) {
 		t.Fatalf("err = %v", err)
 	}
-	if !strings.Contains(err.Error(), "timed out while RUNNING (overall timeout 200ms)") {
+	if !strings.Contains(err.Error(), "timed out while RUNNING (overall timeout 1s)") {
 		t.Errorf("error %q", err)
 	}
-	if took < 190*time.Millisecond || took > time.Second {
-		t.Errorf("took %v, want about 200ms", took)
+	if took < timeout {
+		t.Errorf("gave up after %v, before the overall timeout of %v", took, timeout)
 	}
-	if n := fake.Calls(); n < 4 {
-		t.Errorf("only %d calls in 200ms of 20ms polls", n)
+	if fmt.Sprint(waits) != "[20ms 20ms 20ms 20ms]" {
+		t.Errorf("waits between polls %v, want four of the poll interval", waits)
+	}
+	if n := fake.Calls(); n != 4 {
+		t.Errorf("%d API calls, want the submit and three polls", n)
 	}
 }
