@@ -119,7 +119,7 @@ vet: $(GO_SETUP) ## go vet
 
 test: vet ## vet, run every test (with -race where supported), short fuzz runs, then the packages and the Pi builds under qemu (DEB=1)
 	$(GO) test -count=1 $(RACE) ./...
-	@$(MAKE) fuzz
+	@$(MAKE) fuzz test-install
 	$(if $(filter 1,$(DEB)),@$(MAKE) test-deb test-pi)
 
 fuzz: $(GO_SETUP) ## run every Fuzz target in the module for FUZZTIME inputs each
@@ -240,7 +240,7 @@ DEB_VERSION := $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) &
 	echo "0.0.0~git$$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || echo 0).$$(git rev-parse --short=8 HEAD 2>/dev/null || echo unknown)")
 DEB_LDFLAGS := -s -w -buildid= $(LDFLAGS)
 
-.PHONY: install uninstall deb test-deb $(addprefix deb-,$(DEB_ARCHES))
+.PHONY: install uninstall test-install deb test-deb $(addprefix deb-,$(DEB_ARCHES))
 
 install: build ## install binary, unit and default configuration (PREFIX=/usr/local, DESTDIR=)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/stikadoo-edge
@@ -279,6 +279,9 @@ $(addprefix deb-,$(DEB_ARCHES)): deb-%: whisper-% $(NFPM)
 	DEB_ARCH=$* DEB_VERSION='$(DEB_VERSION)' DEB_BIN=$(DEB_DIR)/$*/stikadoo-edge \
 		DEB_LIBC=$$(readelf --version-info $(DEB_DIR)/$*/stikadoo-edge | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n 1) \
 		$(NFPM) package --config systemd/nfpm.yaml --packager deb --target $(DEB_DIR)/
+
+test-install: build ## make install and make uninstall into a throwaway DESTDIR, checking every file
+	STIKADOO_MAKE='$(MAKE)' $(GO) test -count=1 -run '^TestMakeInstall$$' -v ./systemd/
 
 test-deb: deb ## build the packages, inspect each and install this machine's into a throwaway root
 	STIKADOO_DEB_DIR=$(abspath $(DEB_DIR)) STIKADOO_DEB_ARCHES='$(DEB_ARCHES)' $(GO) test -count=1 -run '^TestDeb' -v ./systemd/
