@@ -10,6 +10,7 @@ import (
 	"github.com/stikadoo/stikadoo-edge/edge/cloud/cloudtest"
 	"github.com/stikadoo/stikadoo-edge/edge/edgetest"
 	"github.com/stikadoo/stikadoo-edge/edge/proto"
+	"github.com/stikadoo/stikadoo-edge/internal/testwait"
 )
 
 // TestCloudDeadLinkReplaced: the network under the session's cloud link
@@ -68,7 +69,7 @@ func TestCloudFirstEventTimeout(t *testing.T) {
 	if tr := turns[0]; tr.Outcome != proto.OutcomeCloudError || !strings.Contains(tr.Error, "did not begin") {
 		t.Errorf("turn recorded as %s %q", tr.Outcome, tr.Error)
 	}
-	waitFor(t, func() bool { return gw.Stats().Routes[proto.TypeAbort] == 1 })
+	testwait.For(t, "the abort reaching the cloud", func() bool { return gw.Stats().Routes[proto.TypeAbort] == 1 })
 	if s := cl.Breaker().State(); s != proto.BreakerOpen {
 		t.Errorf("breaker %s, want open after the silent cloud", s)
 	}
@@ -85,7 +86,7 @@ func TestCloudAbortDuringHelloNoFailure(t *testing.T) {
 	if err := dev.Detect("a whale"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(gw.Stats().Hellos) == 1 })
+	testwait.For(t, "a hello at the cloud", func() bool { return len(gw.Stats().Hellos) == 1 })
 	if err := dev.Abort("wake_word_detected"); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/stikadoo/stikadoo-edge/edge/cloud/cloudtest"
 	"github.com/stikadoo/stikadoo-edge/edge/edgetest"
 	"github.com/stikadoo/stikadoo-edge/edge/proto"
+	"github.com/stikadoo/stikadoo-edge/internal/testwait"
 )
 
 // cloudAdapter is what cmd/stikadoo-edge wires: a cloud.Client as the
@@ -465,7 +466,7 @@ func TestCloudSlowTurn(t *testing.T) {
 	if len(res.Alerts) != 1 || res.Alerts[0].Status != "The cloud is slow" {
 		t.Fatalf("alerts %+v", res.Alerts)
 	}
-	waitFor(t, func() bool { return gw.Stats().Routes[proto.TypeAbort] == 1 })
+	testwait.For(t, "the abort reaching the cloud", func() bool { return gw.Stats().Routes[proto.TypeAbort] == 1 })
 	_, turns := waitTurns(t, ts, dev.SessionID(), 1)
 	if turns[0].Outcome != proto.OutcomeCloudError {
 		t.Errorf("turn recorded as %+v", turns[0])
@@ -491,25 +492,14 @@ func TestCloudAbortForwarded(t *testing.T) {
 	if err := dev.Detect("a whale"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return gw.Stats().Turns == 1 })
+	testwait.For(t, "a turn at the cloud", func() bool { return gw.Stats().Turns == 1 })
 	if err := dev.Abort("wake_word_detected"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return gw.Stats().Routes[proto.TypeAbort] == 1 })
+	testwait.For(t, "the abort reaching the cloud", func() bool { return gw.Stats().Routes[proto.TypeAbort] == 1 })
 	_, turns := waitTurns(t, ts, dev.SessionID(), 1)
 	if turns[0].Outcome != proto.OutcomeAborted || turns[0].Cloud != "image" {
 		t.Errorf("turn recorded as %+v", turns[0])
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/stikadoo/stikadoo-edge/discovery"
 	"github.com/stikadoo/stikadoo-edge/edge"
 	"github.com/stikadoo/stikadoo-edge/edge/proto"
+	"github.com/stikadoo/stikadoo-edge/internal/testwait"
 	"github.com/stikadoo/stikadoo-edge/panel"
 	"github.com/stikadoo/stikadoo-edge/storage"
 )
@@ -57,7 +58,7 @@ func TestPanelReachesGateway(t *testing.T) {
 	// No engines: the gateway reports an error, which the light shows as
 	// its two-flash pattern (it waits on the clock; steady states do not).
 	panelObserver{pnl}.GatewayActivity(srv.Activity())
-	waitFor(t, "the error pattern", func() bool { return led.Read() == gpio.High })
+	testwait.For(t, "the error pattern", func() bool { return led.Read() == gpio.High })
 	blocked := make(chan struct{})
 	go func() { fc.BlockUntil(1); close(blocked) }() // ends when the pattern's timer is armed
 	select {
@@ -67,7 +68,7 @@ func TestPanelReachesGateway(t *testing.T) {
 	}
 	panelObserver{pnl}.GatewayActivity(edge.ActivityReady)
 	fc.Advance(time.Hour)
-	waitFor(t, "steady on", func() bool { return led.Read() == gpio.High })
+	testwait.For(t, "steady on", func() bool { return led.Read() == gpio.High })
 
 	press := func(d time.Duration) {
 		btn.EdgesChan <- gpio.Low
@@ -83,23 +84,12 @@ func TestPanelReachesGateway(t *testing.T) {
 	btn.EdgesChan <- gpio.Low
 	btn.EdgesChan <- gpio.Low
 	fc.Advance(panel.DefaultLongPress)
-	waitFor(t, "enrollment open", srv.EnrollmentOpen)
+	testwait.For(t, "enrollment open", srv.EnrollmentOpen)
 	btn.EdgesChan <- gpio.High
 	btn.EdgesChan <- gpio.High
 
 	if err := acts.Reprint(context.Background()); !errors.Is(err, edge.ErrNothingToReprint) {
 		t.Errorf("reprint with no sticker: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 5 s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

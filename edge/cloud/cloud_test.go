@@ -21,6 +21,7 @@ import (
 	"github.com/stikadoo/stikadoo-edge/edge/cloud"
 	"github.com/stikadoo/stikadoo-edge/edge/cloud/cloudtest"
 	"github.com/stikadoo/stikadoo-edge/edge/proto"
+	"github.com/stikadoo/stikadoo-edge/internal/testwait"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -388,7 +389,7 @@ func TestSendOpusBatches(t *testing.T) {
 	if err := conn.Send(ctxT(t), make([]byte, 33<<10)); !errors.Is(err, cloud.ErrTooBig) {
 		t.Errorf("a 33 KB message: %v, want ErrTooBig", err)
 	}
-	waitFor(t, func() bool { return gw.Stats().OpusPackets == 200 })
+	testwait.For(t, "200 Opus packets at the cloud", func() bool { return gw.Stats().OpusPackets == 200 })
 	st := gw.Stats()
 	if st.MaxFrame > 8<<10 || st.Types["audio"] < 25 || st.Routes["audio"] != 0 || len(st.Closes) != 0 {
 		t.Errorf("largest frame %d, %d audio messages, closes %v", st.MaxFrame, st.Types["audio"], st.Closes)
@@ -411,7 +412,7 @@ func TestHeartbeatAndRetire(t *testing.T) {
 			t.Fatal("no heartbeat timer")
 		}
 		clock.Advance(4 * time.Minute)
-		waitFor(t, func() bool { return gw.Stats().Types["heartbeat"] == i })
+		testwait.For(t, fmt.Sprintf("heartbeat %d", i), func() bool { return gw.Stats().Types["heartbeat"] == i })
 	}
 	if st := gw.Stats(); st.Routes["heartbeat"] != 0 || st.Routes["$default"] != 2 {
 		t.Errorf("routes %v: heartbeats have no route of their own and reach $default", st.Routes)
@@ -471,17 +472,6 @@ func helloed(t *testing.T, c *cloud.Client) *cloud.Conn {
 		t.Fatal(err)
 	}
 	return conn
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestConfigMasksSecrets(t *testing.T) {

@@ -7,19 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// waitFor polls cond until it holds or a second passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+	"github.com/stikadoo/stikadoo-edge/internal/testwait"
+)
 
 // blocker is a job that runs until released.
 type blocker struct {
@@ -75,7 +65,7 @@ func TestQueueFIFO(t *testing.T) {
 			}
 		}()
 		// Queue the callers one by one so that their arrival order is known.
-		waitFor(t, fmt.Sprintf("caller %d queued", i), func() bool { return q.stats().Queued == i+1 })
+		testwait.For(t, fmt.Sprintf("caller %d queued", i), func() bool { return q.stats().Queued == i+1 })
 	}
 	if s := q.stats(); s.Running != 1 || s.Queued != 5 {
 		t.Errorf("stats while busy = %+v, want 1 running and 5 queued", s)
@@ -109,7 +99,7 @@ func TestQueueCancelWhileQueued(t *testing.T) {
 			_, err := q.do(ctx, func() error { ran <- i; return nil })
 			errs[i] <- err
 		}()
-		waitFor(t, fmt.Sprintf("caller %d queued", i), func() bool { return q.stats().Queued == i+1 })
+		testwait.For(t, fmt.Sprintf("caller %d queued", i), func() bool { return q.stats().Queued == i+1 })
 	}
 	defer func() {
 		for _, c := range cancels {
@@ -161,7 +151,7 @@ func TestQueueFull(t *testing.T) {
 		_, err := q.do(context.Background(), func() error { return nil })
 		waiting <- err
 	}()
-	waitFor(t, "one caller queued", func() bool { return q.stats().Queued == 1 })
+	testwait.For(t, "one caller queued", func() bool { return q.stats().Queued == 1 })
 	_, err := q.do(context.Background(), func() error {
 		t.Error("a job beyond the queue depth ran")
 		return nil
@@ -190,7 +180,7 @@ func TestQueueClose(t *testing.T) {
 		})
 		waiting <- err
 	}()
-	waitFor(t, "one caller queued", func() bool { return q.stats().Queued == 1 })
+	testwait.For(t, "one caller queued", func() bool { return q.stats().Queued == 1 })
 	closed := make(chan struct{})
 	// Ends when the running job is released.
 	go func() {
@@ -228,7 +218,7 @@ func TestQueueWaitStats(t *testing.T) {
 		}
 		done <- wait
 	}()
-	waitFor(t, "one caller queued", func() bool { return q.stats().Queued == 1 })
+	testwait.For(t, "one caller queued", func() bool { return q.stats().Queued == 1 })
 	const held = 30 * time.Millisecond
 	time.Sleep(held)
 	close(first.release)
