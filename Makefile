@@ -117,7 +117,7 @@ models: build ## fetch MODEL and the Silero voice activity model into ./var/mode
 vet: $(GO_SETUP) ## go vet
 	$(GO) vet ./...
 
-test: vet ## vet, run every test (with -race where supported), short fuzz runs, then the packages and the Pi builds under qemu (DEB=1)
+test: vet ## vet, run every test (with -race where supported), short fuzz runs, make install into a scratch root, then the packages and the Pi builds under qemu (DEB=1)
 	$(GO) test -count=1 $(RACE) ./...
 	@$(MAKE) fuzz test-install
 	$(if $(filter 1,$(DEB)),@$(MAKE) test-deb test-pi)
