@@ -150,7 +150,6 @@ func TestDashScopePollFailure(t *testing.T) {
 	}
 }
 
-// TestDashScopePollTimeout polls for real until the overall timeout.
 // TestDashScopePollTimeout checks that a task that never ends is given up
 // at the overall timeout, while waiting between polls, with the last
 // status it had. The waits are scripted: the first three return at once,
